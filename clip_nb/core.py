@@ -21,10 +21,10 @@ import torch
 import torchvision
 
 # %% auto #0
-__all__ = ['PACKAGED', 'default_device', 'Precision', 'precision_for', 'seed_everything', 'cache_dir', 'atomic_write',
-           'save_json', 'sha256_file', 'OfflineError', 'PackagedWeights', 'register_packaged', 'is_offline',
-           'offline_error', 'packaged_path', 'image_weights', 'load_image_backbone', 'text_backbone_source',
-           'load_text_backbone']
+__all__ = ['PACKAGED', 'default_device', 'Precision', 'precision_for', 'seed_everything', 'cache_dir', 'default_mode',
+           'atomic_write', 'save_json', 'sha256_file', 'OfflineError', 'PackagedWeights', 'register_packaged',
+           'is_offline', 'offline_error', 'packaged_path', 'image_weights', 'load_image_backbone',
+           'text_backbone_source', 'load_text_backbone']
 
 # %% ../nbs/00_core.ipynb #1032e5b6
 def default_device(prefer:str|None=None # 'cuda', 'mps', 'cpu', 'cuda:1'…; None picks the best available
@@ -96,6 +96,12 @@ def cache_dir(*parts:str # sub-folders to create under the cache root
     return path
 
 # %% ../nbs/00_core.ipynb #bdb7662c
+def default_mode(path:str|Path, # a file or folder made by `tempfile` (private: 0600 or 0700)
+                 directory:bool=False):
+    "Give `path` the permissions a plain `open` or `mkdir` would have given it (0666 or 0777 less the umask)."
+    umask = os.umask(0); os.umask(umask)
+    os.chmod(path, (0o777 if directory else 0o666) & ~umask)
+
 @contextlib.contextmanager
 def atomic_write(path:str|Path, # the final file
                  mode:str='wb'  # 'wb' or 'w'
@@ -104,6 +110,7 @@ def atomic_write(path:str|Path, # the final file
     path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f'.{path.name}.', suffix='.tmp', dir=path.parent)
     try:
+        default_mode(tmp) # mkstemp makes it private; the finished file reads like any other
         with os.fdopen(fd, mode, **({} if 'b' in mode else {'encoding': 'utf-8'})) as f:
             yield f
             f.flush(); os.fsync(f.fileno())

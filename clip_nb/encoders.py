@@ -24,7 +24,7 @@ from fastcore.basics import patch
 from torch import nn
 
 from . import __version__
-from .core import (atomic_write, cache_dir, image_weights, load_image_backbone, load_text_backbone, save_json,
+from .core import (atomic_write, cache_dir, default_mode, image_weights, load_image_backbone, load_text_backbone, save_json,
                           sha256_file, text_backbone_source)
 
 # %% auto #0
@@ -545,6 +545,7 @@ def _save_text_files(enc:TextEncoder, folder:Path):
     "The text model's configuration and tokenizer, written to a temporary folder then moved into place."
     tmp = Path(tempfile.mkdtemp(prefix='.text.', dir=folder))
     try:
+        default_mode(tmp, directory=True)
         enc.model.config.save_pretrained(tmp); enc.tokenizer.save_pretrained(tmp)
         old = folder/'text'
         if old.exists(): old.rename(tmp.with_name(tmp.name + '.old'))
