@@ -19,7 +19,7 @@ from .core import save_json, seed_everything
 from .encoders import DualEncoder
 from .index import Retriever, build_run_index, index_summary
 from .metrics import metrics_table
-from .train import TrainConfig, evaluate, fit, load_checkpoint, load_run, model_from_config, tower_features
+from .train import TrainConfig, evaluate, fit, load_run, tower_features
 
 # %% auto #0
 __all__ = ['COMMANDS', 'DEMO_QUERIES', 'build_parser', 'command', 'main', 'run_demo']
@@ -96,7 +96,7 @@ def _train(a) -> int:
     out = Path(a.out)
     if a.resume:
         if not (out/'last.pt').exists(): raise FileNotFoundError(f'cannot resume: {out}/last.pt does not exist')
-        model = model_from_config(load_checkpoint(out/'last.pt')['model_config'])
+        model = load_run(out, 'last') # the architecture from last.pt; frozen towers from best/
     else:
         if (out/'last.pt').exists(): raise FileExistsError(f'{out} already holds a run: use --resume to continue it, or another --out')
         seed_everything(cfg.seed)

@@ -27,8 +27,8 @@ from .metrics import metrics_table, retrieval_metrics
 
 # %% auto #0
 __all__ = ['TrainConfig', 'param_groups', 'warmup_cosine', 'feature_cache_key', 'Features', 'tower_features', 'epoch_batches',
-           'embed_pairs', 'evaluate', 'save_checkpoint', 'load_checkpoint', 'FitResult', 'fit', 'read_history',
-           'plot_history', 'load_run', 'model_from_config']
+           'embed_pairs', 'evaluate', 'tower_digest', 'save_checkpoint', 'load_checkpoint', 'restore_model',
+           'FitResult', 'fit', 'read_history', 'plot_history', 'load_run', 'model_from_config']
 
 # %% ../nbs/05_train.ipynb #7ba161c6
 @dataclass
@@ -235,10 +235,21 @@ def _set_rng_state(s:dict):
     torch.set_rng_state(s['torch'])
     if 'cuda' in s and torch.cuda.is_available(): torch.cuda.set_rng_state_all(s['cuda'])
 
+_TOWERS = ('image_encoder.', 'text_encoder.')
+
+def tower_digest(model:DualEncoder) -> str:
+    "SHA-256 of both towers' weights and buffers."
+    import hashlib
+    h = hashlib.sha256(); _hash_state(model.image_encoder, h); _hash_state(model.text_encoder, h)
+    return h.hexdigest()
+
 def save_checkpoint(path:str|Path, model:DualEncoder, optimizer, scheduler, scaler, epoch:int, step:int,
-                    cfg:TrainConfig, history:list[dict], best:float, extra:dict|None=None):
-    "Write the complete training state to `path`, atomically."
-    state = dict(model=model.state_dict(), optimizer=optimizer.state_dict(), scheduler=scheduler.state_dict(),
+                    cfg:TrainConfig, history:list[dict], best:float, extra:dict|None=None, keep_frozen_towers:bool=False):
+    """Write the complete training state to `path`, atomically. With both towers frozen, training never changes
+    them: their weights are left out (they are in the run's `best/` model) and their digest recorded instead."""
+    sd, towers = model.state_dict(), ''
+    if model.frozen_towers and not keep_frozen_towers: sd, towers = {k: v for k, v in sd.items() if not k.startswith(_TOWERS)}, tower_digest(model)
+    state = dict(model=sd, towers=towers, optimizer=optimizer.state_dict(), scheduler=scheduler.state_dict(),
                  scaler=scaler.state_dict() if scaler is not None else None, rng=_rng_state(), epoch=epoch, step=step,
                  config=asdict(cfg), model_config=json.dumps(model.config.to_dict()), history=json.dumps(history),
                  best=best, extra=json.dumps(extra or {}))
@@ -251,6 +262,18 @@ def load_checkpoint(path:str|Path) -> dict:
                                               'delete it to start again, or resume from another run folder') from e
     for k in ('history', 'model_config', 'extra'): state[k] = json.loads(state[k])
     return state
+
+def restore_model(model:DualEncoder, ckpt:dict) -> DualEncoder:
+    "Load a checkpoint's weights into `model`; for one without the frozen towers, `model`'s towers must be the run's own."
+    if not ckpt.get('towers'):
+        model.load_state_dict(ckpt['model']); return model
+    if (d := tower_digest(model)) != ckpt['towers']:
+        raise ValueError(f"this model's towers (digest {d[:12]}) are not the frozen towers the checkpoint was trained with "
+                         f"({ckpt['towers'][:12]}): build the model with the run's preset and weights, or use `load_run(run_dir, 'last')`")
+    missing, unexpected = model.load_state_dict(ckpt['model'], strict=False)
+    if unexpected or (bad := [k for k in missing if not k.startswith(_TOWERS)]):
+        raise RuntimeError(f'the checkpoint does not fit this model: missing {bad[:5]}, unexpected {unexpected[:5]}')
+    return model
 
 # %% ../nbs/05_train.ipynb #fe68df5b
 def _batch_inputs(batches, cached, features, img_rows, train, train_rows, tf, model, cfg, device):
@@ -307,7 +330,7 @@ def fit(model:DualEncoder,                    # the dual encoder to train (its t
     if resume and (run_dir is None or not (run_dir/'last.pt').exists()):
         raise FileNotFoundError(f'cannot resume: {run_dir}/last.pt does not exist (start without resume, or give the run folder of an earlier run)')
     ckpt = load_checkpoint(run_dir/'last.pt') if resume else None
-    if ckpt is not None: cfg = TrainConfig.from_dict(ckpt['config']); model.load_state_dict(ckpt['model'])
+    if ckpt is not None: cfg = TrainConfig.from_dict(ckpt['config']); restore_model(model, ckpt)
     acc = accelerator or _accelerator(cfg)
     cached = model.frozen_towers if cfg.cache_features is None else cfg.cache_features
     if cached and not model.frozen_towers: raise ValueError('cache_features=True needs both towers frozen (trainable tower parameters would make cached features stale)')
@@ -410,15 +433,18 @@ def plot_history(history:pd.DataFrame|str|Path, split:str='val'):
     return fig
 
 def load_run(run_dir:str|Path, which:str='best') -> DualEncoder:
-    "The model of a run folder: its `best` model (default) or the weights of `last.pt`."
+    "The model of a run folder: its `best` model (default) or the weights of `last.pt` ('last')."
     run_dir = Path(run_dir)
     if which == 'best':
         if not (run_dir/'best').exists(): raise FileNotFoundError(f'{run_dir}/best does not exist: train first (clip_nb train --out {run_dir})')
         return DualEncoder.load(run_dir/'best')
     ckpt = load_checkpoint(run_dir/'last.pt')
     model = model_from_config(ckpt['model_config'])
-    model.load_state_dict(ckpt['model'])
-    return model
+    if ckpt.get('towers'): # the frozen towers are not in last.pt: take them from the run's best model
+        if not (run_dir/'best').exists(): raise FileNotFoundError(f"{run_dir}/best does not exist: it holds the frozen towers that {run_dir}/last.pt leaves out")
+        best = DualEncoder.load(run_dir/'best')
+        for name in ('image_encoder', 'text_encoder'): getattr(model, name).load_state_dict(getattr(best, name).state_dict())
+    return restore_model(model, ckpt)
 
 def model_from_config(config:dict) -> DualEncoder:
     "The architecture of a saved configuration with random weights (no download), to load weights into."
