@@ -392,6 +392,7 @@ def _write_shards(folder:Path, n:int, encode, meta:pd.DataFrame, key:str, shard_
     if (folder/EMB_FILE).exists():
         if json.loads((folder/EMB_FILE).read_text()).get('key') == key: return Embeddings.open(folder)
         (folder/EMB_FILE).unlink()
+    for tmp in folder.glob('.*.tmp'): tmp.unlink() # a shard a killed run was writing (never read: not yet renamed)
     pfile = folder/'progress.json'
     prog = json.loads(pfile.read_text()) if pfile.exists() else {}
     if prog.get('key') != key: prog = {'key': key, 'shards': {}}
