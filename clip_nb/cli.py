@@ -174,13 +174,14 @@ def _search_args(p):
     p.add_argument('--run', help='run folder of the model that built the index (default: the one the index records)')
     p.add_argument('--nprobe', type=int, help='IVF indexes: cells to visit (default: the tuned value)')
     p.add_argument('--ef-search', type=int, help='HNSW indexes: candidate list size (default: the tuned value)')
+    p.add_argument('--rerank', type=int, help='IVF-PQ indexes: re-score k × this many candidates exactly (1: off; default: the tuned value)')
     p.add_argument('--mmap', action='store_true', help='memory-map the index read-only instead of reading it')
     p.add_argument('--json', action='store_true', help='print the results as one JSON object')
 
 @command('search', 'search an index folder with a text or an image', _search_args)
 def _search(a) -> int:
     r = Retriever.from_index(a.index, run_dir=a.run, mmap=a.mmap)
-    kw = dict(k=a.k, nprobe=a.nprobe, ef_search=a.ef_search)
+    kw = dict(k=a.k, nprobe=a.nprobe, ef_search=a.ef_search, rerank=a.rerank)
     if a.text is not None: res = r.search_text(a.text, target=a.target or 'image', **kw)
     else: res = r.search_image(a.image, target=a.target or 'text', **kw)
     print(res.to_json() if a.json else repr(res))

@@ -12,6 +12,7 @@ import json
 import math
 import os
 import time
+import warnings
 from dataclasses import dataclass
 from html import escape as html_escape
 from pathlib import Path
@@ -31,10 +32,11 @@ from .encoders import DualEncoder
 from .train import Features, feature_cache_key, load_run, tower_features
 
 # %% auto #0
-__all__ = ['KINDS', 'INDEX_FILE', 'META_FILE', 'INFO_FILE', 'EMB_FILE', 'SynthEmbeddings', 'synth_embeddings', 'choose_kind',
-           'index_params', 'ReadOnlyIndexError', 'VectorIndex', 'build_index', 'exact_search', 'recall_at_k',
-           'recall_check', 'tune', 'encode_texts', 'encode_images', 'Embeddings', 'export_embeddings',
-           'build_data_index', 'build_run_index', 'index_summary', 'SearchResult', 'IndexMismatchError', 'Retriever']
+__all__ = ['KINDS', 'IVFPQ_RERANK', 'INDEX_FILE', 'META_FILE', 'INFO_FILE', 'VECTORS_FILE', 'EMB_FILE', 'SynthEmbeddings',
+           'synth_embeddings', 'choose_kind', 'index_params', 'ReadOnlyIndexError', 'VectorIndex', 'build_index',
+           'exact_search', 'recall_at_k', 'recall_check', 'tune', 'encode_texts', 'encode_images', 'Embeddings',
+           'export_embeddings', 'build_data_index', 'build_run_index', 'index_summary', 'SearchResult',
+           'IndexMismatchError', 'Retriever']
 
 # %% ../nbs/06_search.ipynb #682590e5
 def _unit(x:np.ndarray) -> np.ndarray: return x / np.linalg.norm(x, axis=-1, keepdims=True)
@@ -111,6 +113,7 @@ class VectorIndex:
     info:dict
     path:Path|None=None   # the folder it was loaded from or saved to
     mapped:bool=False     # memory-mapped read-only: changes are refused
+    vectors:list[np.ndarray]|None=None # IVF-PQ: the exact vectors in shards (memory-mapped when loaded), to re-score candidates
 
     @property
     def kind(self) -> str: return self.info['kind']
@@ -176,10 +179,13 @@ def build_index(vectors,                      # (n, d) unit vectors: an array, a
     if len(meta) != n: raise ValueError(f'meta has {len(meta)} rows for {n} vectors: it must have one row per vector, in the same order')
     info = dict(kind=kind, metric='inner_product', dim=d, count=n, params=p, build_seconds=round(time.time() - t0, 3),
                 search_params=_default_search_params(kind, p), faiss_version=faiss.__version__, clip_nb_version=__version__)
-    return VectorIndex(ix, meta, info)
+    return VectorIndex(ix, meta, info, vectors=shards if kind == 'ivfpq' else None)
+
+IVFPQ_RERANK = 16 # IVF-PQ re-scores k × this many candidates with the exact vectors
 
 def _default_search_params(kind:str, p:dict) -> dict:
-    if kind in ('ivf', 'ivfpq'): return {'nprobe': min(p['nlist'], 16)}
+    if kind == 'ivfpq': return {'nprobe': min(p['nlist'], 16), 'rerank': IVFPQ_RERANK}
+    if kind == 'ivf': return {'nprobe': min(p['nlist'], 16)}
     return {'ef_search': 64} if kind == 'hnsw' else {}
 
 # %% ../nbs/06_search.ipynb #b2502944
@@ -197,17 +203,40 @@ def _queries(q, d:int) -> np.ndarray:
     if q.ndim != 2 or q.shape[1] != d: raise ValueError(f'queries must be (n, {d}) vectors for this index, got shape {q.shape}')
     return np.ascontiguousarray(q)
 
+def _gather(shards:list[np.ndarray], ids:np.ndarray) -> np.ndarray:
+    "Rows `ids` of the concatenated `shards` as float32, reading only those rows (the shards may be memory-mapped)."
+    starts = np.cumsum([0] + [len(s) for s in shards])
+    which = np.searchsorted(starts, ids, side='right') - 1
+    out = np.empty((len(ids), shards[0].shape[1]), np.float32)
+    for s in np.unique(which): m = which == s; out[m] = shards[s][ids[m] - starts[s]]
+    return out
+
+def _rerank(shards:list[np.ndarray], q:np.ndarray, ids:np.ndarray, k:int) -> tuple[np.ndarray, np.ndarray]:
+    "Exact inner products of each query with its candidates `ids` (-1: none); the best `k` of each row."
+    ok = ids >= 0
+    scores = np.full(ids.shape, -np.inf, np.float32)
+    scores[ok] = np.einsum('ij,ij->i', np.repeat(q, ok.sum(1), axis=0), _gather(shards, ids[ok]))
+    top = np.argsort(-scores, axis=1, kind='stable')[:, :k]
+    scores, ids = np.take_along_axis(scores, top, 1), np.take_along_axis(ids, top, 1)
+    scores[ids < 0] = -np.finfo(np.float32).max   # what FAISS gives a missing result
+    return scores, ids
+
 @patch
 def search(self:VectorIndex, queries,           # (d,) or (n, d) unit vectors
            k:int=10,                            # results per query (clipped to the index size)
            nprobe:int|None=None,                # IVF cells to visit (default: info['search_params'])
-           ef_search:int|None=None              # HNSW candidate list size (default: info['search_params'])
+           ef_search:int|None=None,             # HNSW candidate list size (default: info['search_params'])
+           rerank:int|None=None                 # IVF-PQ: re-score k × rerank candidates exactly (1: off; default: info['search_params'])
           ) -> tuple[np.ndarray, np.ndarray]:
     "Scores and row ids of the `k` best vectors for each query: two (n, k) arrays, best first."
     _check_k(k)
-    sp = {**self.info.get('search_params', {}), **{k_: v for k_, v in dict(nprobe=nprobe, ef_search=ef_search).items() if v is not None}}
-    k = min(int(k), len(self))
-    return self.index.search(_queries(queries, self.dim), k, params=_search_params(self.kind, k, sp.get('nprobe'), sp.get('ef_search')))
+    given = dict(nprobe=nprobe, ef_search=ef_search, rerank=rerank)
+    sp = {**self.info.get('search_params', {}), **{k_: v for k_, v in given.items() if v is not None}}
+    k, q, r = min(int(k), len(self)), _queries(queries, self.dim), int(sp.get('rerank') or 1)
+    params = _search_params(self.kind, k, sp.get('nprobe'), sp.get('ef_search'))
+    if r <= 1 or self.vectors is None: return self.index.search(q, k, params=params)
+    _, ids = self.index.search(q, min(k * r, len(self)), params=params)
+    return _rerank(self.vectors, q, ids, k)
 
 # %% ../nbs/06_search.ipynb #5c3d74cd
 def exact_search(vectors, queries, k:int=10) -> tuple[np.ndarray, np.ndarray]:
@@ -226,7 +255,7 @@ def recall_at_k(found:np.ndarray, true:np.ndarray) -> float:
     return float(np.mean([len(set(f[:k]) & set(t)) / k for f, t in zip(found, true)]))
 
 def recall_check(index:VectorIndex, vectors, queries:dict, k:int=10, truth:dict|None=None, **params) -> dict:
-    "Recall@`k` of `index` against exact search over `vectors`, for each named query set (`params`: nprobe, ef_search)."
+    "Recall@`k` of `index` against exact search over `vectors`, for each named query set (`params`: nprobe, ef_search, rerank)."
     truth = truth or {name: exact_search(vectors, q, k)[1] for name, q in queries.items()}
     return {name: recall_at_k(index.search(q, k, **params)[1], truth[name]) for name, q in queries.items()}
 
@@ -256,13 +285,13 @@ def tune(index:VectorIndex, vectors,             # the index and the vectors it 
         if rec[key] >= target: break
         if len(sweep) > 2 and rec[key] - sweep[-3][key] < 0.005: break   # no better with 4× the work: capped (PQ codes)
     best = sweep[-1]
-    index.info['search_params'] = {n: best[n] for n in ('nprobe', 'ef_search') if n in best}
+    index.info['search_params'] = {**index.info.get('search_params', {}), **{n: best[n] for n in ('nprobe', 'ef_search') if n in best}}
     index.info['recall'] = dict(k=k, target=target, tuned_on=key, queries={n: len(q) for n, q in qs.items()},
                                 reached=best[key] >= target, **{n: best[n] for n in qs}, sweep=sweep)
     return index.info['recall']
 
 # %% ../nbs/06_search.ipynb #347d62ee
-INDEX_FILE, META_FILE, INFO_FILE = 'index.faiss', 'meta.parquet', 'index.json'
+INDEX_FILE, META_FILE, INFO_FILE, VECTORS_FILE = 'index.faiss', 'meta.parquet', 'index.json', 'vectors.npy'
 _FORMAT = 'clip_nb.index/1'
 
 def _write_parquet(df:pd.DataFrame, path:Path):
@@ -270,13 +299,22 @@ def _write_parquet(df:pd.DataFrame, path:Path):
     t = df.copy(deep=False); t.attrs = {}
     with atomic_write(path) as f: t.to_parquet(f, index=False)
 
+def _write_rows(shards:list[np.ndarray], path:Path):
+    "Write the concatenated shards as one float32 `.npy` file, a chunk at a time, atomically."
+    shape = (sum(len(s) for s in shards), shards[0].shape[1])
+    with atomic_write(path) as f:
+        np.lib.format.write_array_header_1_0(f, {'descr': np.lib.format.dtype_to_descr(np.dtype(np.float32)), 'fortran_order': False, 'shape': shape})
+        for x in _chunks(shards): f.write(x.tobytes())
+
 @patch
 def save(self:VectorIndex, folder:str|Path) -> Path:
-    "Write the index folder (FAISS file, metadata, then the sidecar last); returns the folder."
+    "Write the index folder (FAISS file, metadata, IVF-PQ's re-ranking vectors, then the sidecar last); returns the folder."
     folder = Path(folder); folder.mkdir(parents=True, exist_ok=True)
     (folder/INFO_FILE).unlink(missing_ok=True)   # from here on the folder is an unfinished build
     with atomic_write(folder/INDEX_FILE) as f: faiss.write_index(self.index, faiss.PyCallbackIOWriter(f.write))
     _write_parquet(self.meta, folder/META_FILE)
+    if self.vectors is not None and not self.info.get('embeddings'): # (an index of an export re-ranks from the export)
+        _write_rows(self.vectors, folder/VECTORS_FILE); self.info['vectors'] = VECTORS_FILE
     self.info.update(format=_FORMAT, count=len(self), dim=self.dim, index_bytes=(folder/INDEX_FILE).stat().st_size, saved=time.time())
     save_json(self.info, folder/INFO_FILE)
     self.path = folder
@@ -304,6 +342,7 @@ def add(self:VectorIndex, vectors, meta:pd.DataFrame|None=None) -> VectorIndex:
     meta = pd.DataFrame({'row': np.arange(len(self), len(self) + len(x))}) if meta is None else meta
     if len(meta) != len(x): raise ValueError(f'{len(meta)} metadata rows for {len(x)} vectors')
     self.index.add(x); self.meta = pd.concat([self.meta, meta], ignore_index=True); self.info['count'] = len(self)
+    if self.vectors is not None: self.vectors = [*self.vectors, x]
     return self
 
 # %% ../nbs/06_search.ipynb #7304786c
@@ -330,7 +369,25 @@ def load(cls:VectorIndex, folder:str|Path, # a folder written by `VectorIndex.sa
     meta = pd.read_parquet(folder/META_FILE)
     if not len(meta) == index.ntotal == info['count']:
         raise ValueError(f'{folder}: {index.ntotal} vectors, {len(meta)} metadata rows, the sidecar says {info["count"]}: the folder is inconsistent; rebuild it')
-    return cls(_read_only(index, f) if mmap else index, meta, info, folder, mmap)
+    return cls(_read_only(index, f) if mmap else index, meta, info, folder, mmap, _rerank_vectors(folder, info))
+
+def _rerank_vectors(folder:Path, info:dict) -> list[np.ndarray]|None:
+    "IVF-PQ's exact vectors, memory-mapped: the folder's own `vectors.npy`, or the export the index was built from."
+    if info['kind'] != 'ivfpq': return None
+    if info.get('vectors'):
+        src = folder/info['vectors']; shards = [np.load(src, mmap_mode='r')] if src.is_file() else None
+    else:
+        src = folder/info.get('embeddings', '(no export recorded)')
+        shards = Embeddings.open(src).shards if info.get('embeddings') and (src/EMB_FILE).is_file() else None
+    if shards is None:
+        if (info.get('search_params') or {}).get('rerank', 1) > 1:
+            warnings.warn(f'{folder}: the exact vectors that IVF-PQ re-scores its candidates with ({src}) are missing (copy them along, '
+                          'or rebuild the index); searching with the compressed codes alone, at a lower recall')
+            info['search_params']['rerank'] = 1
+        return None
+    if (n := sum(len(s) for s in shards)) != info['count']:
+        raise ValueError(f"{src} holds {n} vectors, the index {info['count']}: they belong to another build; rebuild the index")
+    return shards
 
 # %% ../nbs/06_search.ipynb #4aa4a5a9
 def _from_tower(model:DualEncoder, modality:str, features:torch.Tensor) -> torch.Tensor:
@@ -653,7 +710,7 @@ def _search(self:Retriever, vectors:np.ndarray, labels:list, k:int, target:str, 
 def search_text(self:Retriever, query:str|list[str], # a text, or a list of texts (one result each)
                 k:int=5,                             # results per query (clipped to the index size)
                 target:str='image',                  # 'image' (text → image) or 'text' (text → caption)
-                nprobe:int|None=None, ef_search:int|None=None # approximate indexes: override the tuned setting
+                nprobe:int|None=None, ef_search:int|None=None, rerank:int|None=None # approximate indexes: override the tuned setting
                ) -> SearchResult|list[SearchResult]:
     "The `k` best images (or captions) for a text query; a list of queries gives a list of results."
     single = isinstance(query, str); texts = [query] if single else list(query)
@@ -663,7 +720,7 @@ def search_text(self:Retriever, query:str|list[str], # a text, or a list of text
         if not isinstance(t, str) or not t.strip():
             raise ValueError(f"empty query{'' if single else f' at position {i}'}: give some words to search for, e.g. 'a red circle'")
     t0 = time.perf_counter()
-    res = self._search(encode_texts(self.model, texts), texts, k, target, t0, nprobe=nprobe, ef_search=ef_search)
+    res = self._search(encode_texts(self.model, texts), texts, k, target, t0, nprobe=nprobe, ef_search=ef_search, rerank=rerank)
     return res[0] if single else res
 
 # %% ../nbs/06_search.ipynb #16e37942
@@ -684,7 +741,7 @@ def _query_image(x) -> tuple[Image.Image, str]:
 def search_image(self:Retriever, image,      # a path, a PIL image or an (H, W[, C]) array; or a list of them
                  k:int=5,                    # results per query (clipped to the index size)
                  target:str='text',          # 'text' (image → caption) or 'image' (image → image)
-                 nprobe:int|None=None, ef_search:int|None=None
+                 nprobe:int|None=None, ef_search:int|None=None, rerank:int|None=None
                 ) -> SearchResult|list[SearchResult]:
     "The `k` best captions (or images) for an image query; a list of queries gives a list of results."
     single = not isinstance(image, (list, tuple)); items = [image] if single else list(image)
@@ -692,5 +749,5 @@ def search_image(self:Retriever, image,      # a path, a PIL image or an (H, W[,
     if not items: raise ValueError('no queries: give an image or a list of images')
     t0 = time.perf_counter()
     pics, labels = zip(*map(_query_image, items))
-    res = self._search(encode_images(self.model, list(pics)), list(labels), k, target, t0, nprobe=nprobe, ef_search=ef_search)
+    res = self._search(encode_images(self.model, list(pics)), list(labels), k, target, t0, nprobe=nprobe, ef_search=ef_search, rerank=rerank)
     return res[0] if single else res
