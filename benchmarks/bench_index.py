@@ -99,6 +99,11 @@ def main():
         print(f'\nsummary row (benchmark | clip_nb | baseline | ratio):')
         print(f'| search latency, {a.n:,} × {a.dim} vectors, caption→image queries | {kind} {ms:.2f} ms/query at recall@10 {rc:.3f} '
               f'| flat (exact) {flat_ms:.1f} ms/query | {flat_ms / ms:.1f}x faster |')
+    flat_mb = next((r[3] for r in rows if r[0] == 'flat'), None)
+    if flat_mb and ok:  # and the smallest index that reaches it
+        kind, setting, build_s, mem_mb, ms, rc, rs = min(ok, key=lambda r: r[3])
+        print(f'| index memory, {a.n:,} × {a.dim} vectors, at caption→image recall@10 ≥ {a.target} | {kind} {mem_mb:.0f} MB '
+              f'({ms:.2f} ms/query, recall@10 {rc:.3f}) | flat (exact) {flat_mb:.0f} MB | {flat_mb / mem_mb:.1f}x less |')
 
 
 if __name__ == '__main__':

@@ -60,7 +60,7 @@ def checkpoint_row(model, repeats:int=3):
                 times[kind].append(time.time() - t); sizes[kind] = path.stat().st_size / 2**20
     s, f = min(times['slim']), min(times['full'])
     print(f"checkpoint: without the frozen towers {sizes['slim']:.1f} MB in {s:.2f} s; with them {sizes['full']:.1f} MB in {f:.2f} s")
-    print(f"| checkpoint per epoch, frozen towers left out (offline preset) | {sizes['slim']:.1f} MB, {s:.2f} s | {sizes['full']:.0f} MB, {f:.2f} s | {sizes['full'] / sizes['slim']:.0f}x smaller, {f / s:.0f}x faster |")
+    print(f"| checkpoint per epoch, frozen towers left out (offline preset) | {sizes['slim']:.1f} MB, {s:.2f} s | {sizes['full']:.0f} MB, {f:.2f} s | {sizes['full'] / sizes['slim']:.0f}x smaller, {f / s:.1f}x faster |")
 
 
 if __name__ == '__main__':
