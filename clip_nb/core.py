@@ -22,8 +22,8 @@ import torchvision
 
 # %% auto #0
 __all__ = ['PACKAGED', 'default_device', 'Precision', 'precision_for', 'seed_everything', 'cache_dir', 'default_mode',
-           'atomic_write', 'save_json', 'sha256_file', 'OfflineError', 'PackagedWeights', 'register_packaged',
-           'is_offline', 'offline_error', 'packaged_path', 'image_weights', 'load_image_backbone',
+           'atomic_write', 'file_lock', 'save_json', 'sha256_file', 'OfflineError', 'PackagedWeights',
+           'register_packaged', 'is_offline', 'offline_error', 'packaged_path', 'image_weights', 'load_image_backbone',
            'text_backbone_source', 'load_text_backbone']
 
 # %% ../nbs/00_core.ipynb #1032e5b6
@@ -118,6 +118,19 @@ def atomic_write(path:str|Path, # the final file
     except BaseException:
         with contextlib.suppress(FileNotFoundError): os.unlink(tmp)
         raise
+
+@contextlib.contextmanager
+def file_lock(path:str|Path # the lock file (created if missing; left in place)
+             ):
+    "Hold an exclusive lock on `path` for the `with` block: another process (or thread) asking for it waits (POSIX `flock`)."
+    try: import fcntl
+    except ImportError: fcntl = None # Windows: no locking
+    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, 'a') as f:
+        if fcntl: fcntl.flock(f, fcntl.LOCK_EX)
+        try: yield
+        finally:
+            if fcntl: fcntl.flock(f, fcntl.LOCK_UN)
 
 def save_json(obj, path:str|Path):
     "Write `obj` as indented JSON to `path`, atomically."

@@ -26,7 +26,7 @@ from fastcore.basics import patch
 from PIL import Image
 
 from . import __version__
-from .core import atomic_write, cache_dir, save_json
+from .core import atomic_write, cache_dir, file_lock, save_json
 from .data import BadImageError, _to_rgb, image_transform, load_image, read_pairs, unique_images
 from .encoders import DualEncoder
 from .train import Features, feature_cache_key, load_run, tower_features
@@ -446,24 +446,25 @@ def _write_shards(folder:Path, n:int, encode, meta:pd.DataFrame, key:str, shard_
                   dtype:str, extra:dict) -> Embeddings:
     "Write `encode(i, j)` (unit vectors of rows i…j) for rows 0…n into shards, skipping those already written with `key`."
     folder.mkdir(parents=True, exist_ok=True)
-    if (folder/EMB_FILE).exists():
-        if json.loads((folder/EMB_FILE).read_text()).get('key') == key: return Embeddings.open(folder)
-        (folder/EMB_FILE).unlink()
-    for tmp in folder.glob('.*.tmp'): tmp.unlink() # a shard a killed run was writing (never read: not yet renamed)
-    pfile = folder/'progress.json'
-    prog = json.loads(pfile.read_text()) if pfile.exists() else {}
-    if prog.get('key') != key: prog = {'key': key, 'shards': {}}
-    for s, i in enumerate(range(0, n, shard_size)):
-        name = f'{s:06d}.npy'
-        if name in prog['shards'] and (folder/name).exists(): continue
-        x = np.concatenate([encode(a, min(n, i + shard_size, a + batch_size)) for a in range(i, min(n, i + shard_size), batch_size)])
-        with atomic_write(folder/name) as f: np.save(f, x.astype(dtype))
-        prog['shards'][name] = int(x.shape[1]); save_json(prog, pfile)
-    dims = set(prog['shards'].values())
-    _write_parquet(meta, folder/META_FILE)
-    save_json(dict(key=key, count=n, dim=dims.pop() if dims else 0, dtype=dtype, shards=sorted(prog['shards']), created=time.time(), **extra), folder/EMB_FILE)
-    pfile.unlink(missing_ok=True)
-    return Embeddings.open(folder)
+    with file_lock(folder/'.lock'): # a second process exporting the same folder waits, then finds it finished
+        if (folder/EMB_FILE).exists():
+            if json.loads((folder/EMB_FILE).read_text()).get('key') == key: return Embeddings.open(folder)
+            (folder/EMB_FILE).unlink()
+        for tmp in folder.glob('.*.tmp'): tmp.unlink() # a shard a killed run was writing (never read: not yet renamed)
+        pfile = folder/'progress.json'
+        prog = json.loads(pfile.read_text()) if pfile.exists() else {}
+        if prog.get('key') != key: prog = {'key': key, 'shards': {}}
+        for s, i in enumerate(range(0, n, shard_size)):
+            name = f'{s:06d}.npy'
+            if name in prog['shards'] and (folder/name).exists(): continue
+            x = np.concatenate([encode(a, min(n, i + shard_size, a + batch_size)) for a in range(i, min(n, i + shard_size), batch_size)])
+            with atomic_write(folder/name) as f: np.save(f, x.astype(dtype))
+            prog['shards'][name] = int(x.shape[1]); save_json(prog, pfile)
+        dims = set(prog['shards'].values())
+        _write_parquet(meta, folder/META_FILE)
+        save_json(dict(key=key, count=n, dim=dims.pop() if dims else 0, dtype=dtype, shards=sorted(prog['shards']), created=time.time(), **extra), folder/EMB_FILE)
+        pfile.unlink(missing_ok=True)
+        return Embeddings.open(folder)
 
 # %% ../nbs/06_search.ipynb #de87e83b
 def _pairs(data) -> pd.DataFrame:

@@ -5,6 +5,7 @@
 # %% ../nbs/05_train.ipynb #c6384615
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 from html import escape as html_escape
@@ -19,7 +20,7 @@ import pandas as pd
 import torch
 from fastprogress.fastprogress import master_bar, progress_bar
 
-from .core import atomic_write, cache_dir, precision_for, save_json, seed_everything
+from .core import atomic_write, cache_dir, file_lock, precision_for, save_json, seed_everything
 from .data import PairsDataset, image_transform, load_image, read_pairs
 from .encoders import DualEncoder, DualEncoderConfig
 from .loss import ClipLoss
@@ -137,31 +138,33 @@ def tower_features(model:DualEncoder, df:pd.DataFrame, batch_size:int=64, root:s
     shapes = {'image': (len(paths), di), 'text': (len(captions), dt)}
     folder = (Path(root) if root else cache_dir('features'))/key
     if cache: folder.mkdir(parents=True, exist_ok=True)
-    if cache and (folder/'meta.json').exists():
-        arrs = {k: np.memmap(folder/f'{k}.f32', np.float32, 'r', shape=s) for k, s in shapes.items()}
-        return Features(arrs['image'], arrs['text'], paths, key, folder)
-    pfile = folder/'progress.json'
-    prog = json.loads(pfile.read_text()) if cache and pfile.exists() else {}
-    if prog.get('shapes') != {k: list(v) for k, v in shapes.items()}: prog = {'shapes': {k: list(v) for k, v in shapes.items()}, 'image': 0, 'text': 0}
-    if cache: arrs = {k: np.memmap(folder/f'{k}.f32', np.float32, 'r+' if (folder/f'{k}.f32').exists() and prog[k] else 'w+', shape=s)
-                      for k, s in shapes.items()}
-    else: arrs = {k: np.zeros(s, np.float32) for k, s in shapes.items()}
-    dev = next(model.parameters()).device
-    tf, tok = _image_tf(model), model.text_encoder.tokenizer
-    ds = _ImageFiles(paths, tf)
-    def enc_images(i, j): return model.image_encoder.features(torch.stack([ds[k] for k in range(i, j)]).to(dev)).float().cpu().numpy()
-    def enc_texts(i, j):
-        t = tok(captions[i:j], padding=True, truncation=True, max_length=model.config.max_length, return_tensors='pt').to(dev)
-        return model.text_encoder.features(**t).float().cpu().numpy()
-    bar = progress_bar(range(len(paths) + len(captions)), display=progress, leave=False) if progress else None
-    if bar is not None: bar.comment = 'caching tower features'; bar.update(0) # starts the bar's clock
-    _encode_rows(enc_images, len(paths), batch_size, arrs['image'], prog['image'], prog, pfile if cache else None, 'image', bar and _Offset(bar, 0))
-    _encode_rows(enc_texts, len(captions), batch_size * 4, arrs['text'], prog['text'], prog, pfile if cache else None, 'text', bar and _Offset(bar, len(paths)))
-    if cache:
-        for a in arrs.values(): a.flush()
-        save_json({'key': key, 'shapes': prog['shapes'], 'image_backbone': model.config.image_backbone,
-                         'text_backbone': model.config.text_backbone, 'created': time.time()}, folder/'meta.json')
-    return Features(arrs['image'], arrs['text'], paths, key if cache else '', folder if cache else None)
+    # one process builds an entry at a time; another one asking for it waits, then reads the finished entry
+    with file_lock(folder/'.lock') if cache else contextlib.nullcontext():
+        if cache and (folder/'meta.json').exists():
+            arrs = {k: np.memmap(folder/f'{k}.f32', np.float32, 'r', shape=s) for k, s in shapes.items()}
+            return Features(arrs['image'], arrs['text'], paths, key, folder)
+        pfile = folder/'progress.json'
+        prog = json.loads(pfile.read_text()) if cache and pfile.exists() else {}
+        if prog.get('shapes') != {k: list(v) for k, v in shapes.items()}: prog = {'shapes': {k: list(v) for k, v in shapes.items()}, 'image': 0, 'text': 0}
+        if cache: arrs = {k: np.memmap(folder/f'{k}.f32', np.float32, 'r+' if (folder/f'{k}.f32').exists() and prog[k] else 'w+', shape=s)
+                          for k, s in shapes.items()}
+        else: arrs = {k: np.zeros(s, np.float32) for k, s in shapes.items()}
+        dev = next(model.parameters()).device
+        tf, tok = _image_tf(model), model.text_encoder.tokenizer
+        ds = _ImageFiles(paths, tf)
+        def enc_images(i, j): return model.image_encoder.features(torch.stack([ds[k] for k in range(i, j)]).to(dev)).float().cpu().numpy()
+        def enc_texts(i, j):
+            t = tok(captions[i:j], padding=True, truncation=True, max_length=model.config.max_length, return_tensors='pt').to(dev)
+            return model.text_encoder.features(**t).float().cpu().numpy()
+        bar = progress_bar(range(len(paths) + len(captions)), display=progress, leave=False) if progress else None
+        if bar is not None: bar.comment = 'caching tower features'; bar.update(0) # starts the bar's clock
+        _encode_rows(enc_images, len(paths), batch_size, arrs['image'], prog['image'], prog, pfile if cache else None, 'image', bar and _Offset(bar, 0))
+        _encode_rows(enc_texts, len(captions), batch_size * 4, arrs['text'], prog['text'], prog, pfile if cache else None, 'text', bar and _Offset(bar, len(paths)))
+        if cache:
+            for a in arrs.values(): a.flush()
+            save_json({'key': key, 'shapes': prog['shapes'], 'image_backbone': model.config.image_backbone,
+                       'text_backbone': model.config.text_backbone, 'created': time.time()}, folder/'meta.json')
+        return Features(arrs['image'], arrs['text'], paths, key if cache else '', folder if cache else None)
 
 class _Offset:
     "Report progress `n` as `offset + n` to a progress bar."
