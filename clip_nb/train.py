@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import math
 from html import escape as html_escape
@@ -27,8 +28,8 @@ from .loss import ClipLoss
 from .metrics import metrics_table, retrieval_metrics
 
 # %% auto #0
-__all__ = ['TrainConfig', 'param_groups', 'warmup_cosine', 'feature_cache_key', 'Features', 'tower_features', 'epoch_batches',
-           'embed_pairs', 'evaluate', 'tower_digest', 'save_checkpoint', 'load_checkpoint', 'restore_model',
+__all__ = ['TrainConfig', 'param_groups', 'warmup_cosine', 'tower_digest', 'feature_cache_key', 'Features', 'tower_features',
+           'epoch_batches', 'embed_pairs', 'evaluate', 'save_checkpoint', 'load_checkpoint', 'restore_model',
            'FitResult', 'fit', 'read_history', 'plot_history', 'load_run', 'model_from_config']
 
 # %% ../nbs/05_train.ipynb #7ba161c6
@@ -79,9 +80,12 @@ def warmup_cosine(step:int, total:int, warmup:int) -> float:
     return 0.5 * (1 + math.cos(math.pi * min(1.0, (step - warmup) / max(1, total - warmup))))
 
 # %% ../nbs/05_train.ipynb #958d6178
-def _hash_state(module:torch.nn.Module, h) -> None:
-    for k, v in sorted(module.state_dict().items()):
+def tower_digest(model:DualEncoder) -> str:
+    "SHA-256 of both towers' weights and buffers (in the feature cache key; recorded in checkpoints that leave the towers out)."
+    h = hashlib.sha256()
+    for k, v in [*sorted(model.image_encoder.state_dict().items()), *sorted(model.text_encoder.state_dict().items())]:
         h.update(k.encode()); h.update(v.detach().cpu().contiguous().numpy().tobytes() if v.dtype != torch.bfloat16 else v.float().numpy().tobytes())
+    return h.hexdigest()
 
 def _image_tf(model:DualEncoder, train:bool=False):
     c = model.config
@@ -89,9 +93,7 @@ def _image_tf(model:DualEncoder, train:bool=False):
 
 def feature_cache_key(model:DualEncoder, image_paths:list[str], captions:list[str]) -> str:
     "The cache key of the towers' features for these images and captions."
-    import hashlib
-    h = hashlib.sha256()
-    _hash_state(model.image_encoder, h); _hash_state(model.text_encoder, h)
+    h = hashlib.sha256(tower_digest(model).encode())
     c = model.config
     h.update(repr((c.image_backbone, c.text_backbone, c.text_pooling, c.max_length, _image_tf(model).key)).encode())
     for p in image_paths:
@@ -239,12 +241,6 @@ def _set_rng_state(s:dict):
     if 'cuda' in s and torch.cuda.is_available(): torch.cuda.set_rng_state_all(s['cuda'])
 
 _TOWERS = ('image_encoder.', 'text_encoder.')
-
-def tower_digest(model:DualEncoder) -> str:
-    "SHA-256 of both towers' weights and buffers."
-    import hashlib
-    h = hashlib.sha256(); _hash_state(model.image_encoder, h); _hash_state(model.text_encoder, h)
-    return h.hexdigest()
 
 def save_checkpoint(path:str|Path, model:DualEncoder, optimizer, scheduler, scaler, epoch:int, step:int,
                     cfg:TrainConfig, history:list[dict], best:float, extra:dict|None=None, keep_frozen_towers:bool=False):
