@@ -5,12 +5,14 @@
 Each `bench_*.py` prints one or more markdown table rows (lines starting with `|`) with the two
 sides it measures and their ratio, measured side by side in one run (this machine is shared and
 noisy: an absolute time means little, a ratio measured in one run means more). The rows are
-gathered into `benchmarks/RESULTS.md` with the date and the machine, and printed.
+gathered into `benchmarks/RESULTS.md` with the date and the machine, and printed. Where torch sees a
+CUDA GPU, the GPU-only scripts in `GPU_ONLY` run too (each skips itself without one).
 """
 import argparse, datetime, os, platform, subprocess, sys, time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+GPU_ONLY = ['gpu_paper_preset.py']
 QUICK = {'bench_index.py': ['--n', '200000'], 'bench_metrics.py': ['--images', '2000'], 'bench_train_cache.py': ['--epochs', '1']}
 
 
@@ -29,7 +31,9 @@ def main():
     ap.add_argument('--only', nargs='*', help='run only these bench_*.py files')
     a = ap.parse_args()
     rows, failed = [], []
-    for script in sorted(HERE.glob('bench_*.py')):
+    import torch
+    scripts = sorted(HERE.glob('bench_*.py')) + ([HERE/n for n in GPU_ONLY] if torch.cuda.is_available() else [])
+    for script in scripts:
         if a.only and script.name not in a.only: continue
         cmd = [sys.executable, str(script)] + (QUICK.get(script.name, []) if a.quick else [])
         print(f'== {script.name}', flush=True); t = time.time()

@@ -6,7 +6,9 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import logging
 import os
 import shutil
 import sys
@@ -15,14 +17,10 @@ from dataclasses import fields
 from pathlib import Path
 
 from . import __version__
-from .core import save_json, seed_everything
-from .encoders import DualEncoder
-from .index import Retriever, build_run_index, index_summary
-from .metrics import metrics_table
-from .train import TrainConfig, evaluate, fit, load_run, tower_features
+from .config import TrainConfig
 
 # %% auto #0
-__all__ = ['COMMANDS', 'DEMO_QUERIES', 'build_parser', 'command', 'main', 'run_demo']
+__all__ = ['COMMANDS', 'DEMO_QUERIES', 'build_parser', 'command', 'main', 'run_demo', 'console']
 
 # %% ../nbs/08_cli.ipynb #d2a36cfe
 def build_parser() -> argparse.ArgumentParser:
@@ -32,27 +30,33 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest='command', metavar='COMMAND')
     for name, (add, run, help) in COMMANDS.items():
         sp = sub.add_parser(name, help=help, description=help); add(sp); sp.set_defaults(func=run)
+        sp.add_argument('--json', action='store_true', help='print the answer as JSON on stdout (one object; one per line for several queries); everything else goes to stderr')
     return p
 
 COMMANDS:dict = {}
 
 def command(name:str, help:str, add):
-    "Register a sub-command: decorate its `run(args)`; `add(parser)` adds its options."
+    "Register a sub-command: decorate its `run(args)`, which returns its answer (JSON-ready); `add(parser)` adds its options."
     def deco(run):
         COMMANDS[name] = (add, run, help); return run
     return deco
 
 def main(argv:list[str]|None=None # arguments (default: sys.argv[1:])
         ) -> int:
-    "Run the `clip_nb` command."
+    "Run the `clip_nb` command. With `--json`, stdout carries only the JSON answer: all other output goes to stderr."
     p = build_parser()
     args = p.parse_args(argv)
     if getattr(args, 'func', None) is None:
         p.print_help(); return 2
-    try: return args.func(args) or 0
+    out = sys.stdout
+    try:
+        with contextlib.redirect_stdout(sys.stderr) if args.json else contextlib.nullcontext(): answer = args.func(args)
     except (OSError, ValueError, RuntimeError) as e:
         if os.environ.get('CLIP_NB_DEBUG'): raise
         print(f'clip_nb {args.command}: error: {e}', file=sys.stderr); return 1
+    if args.json:
+        for a in answer if isinstance(answer, list) else [answer]: print(json.dumps(a), file=out, flush=True)
+    return 0
 
 # %% ../nbs/08_cli.ipynb #500439f5
 def _train_args(p):
@@ -70,7 +74,8 @@ def _train_args(p):
                    help="'conse': after training, fuse the ConSE zero-shot prior from the image tower's classifier (tuned on validation)")
     p.add_argument('--zero-shot', action='store_true', help='no training: a run with the ConSE prior alone (tuned on validation when there is one)')
     p.add_argument('--resume', action='store_true', help='continue the run in --out from its last checkpoint')
-    p.add_argument('--progress', action=argparse.BooleanOptionalAction, default=True, help='progress bars and a line per epoch')
+    p.add_argument('--progress', action=argparse.BooleanOptionalAction, default=True,
+                   help='progress bars in a terminal or notebook, a plain line per epoch in a log file or pipe')
     for f in fields(TrainConfig):
         if f.name in ('precision',): p.add_argument('--precision', default='auto', choices=['auto', 'bf16', 'fp16', 'fp32']); continue
         flag, typ = '--' + f.name.replace('_', '-'), str(f.type).replace(' ', '')
@@ -79,18 +84,22 @@ def _train_args(p):
         else:
             p.add_argument(flag, type={'int': int, 'float': float}.get(typ.split('|')[0], str), default=f.default, help=f'(default: {f.default})')
 
-def _zero_shot(a, df, out:Path, over:dict) -> int:
+def _zero_shot(a, df, out:Path, over:dict) -> dict:
     "A run folder with the prior alone: no training."
     from clip_nb.prior import tune_prior, write_run, zero_shot_model
     model = zero_shot_model(a.preset, **over)
     search = tune_prior(model, df, only=True) if (df['split'] == 'val').any() else None
     write_run(model, out, search, data=str(a.data), zero_shot=True)
     print(f'zero-shot run (ConSE prior alone, {model.config.prior}) written to {out}; evaluate it with: clip_nb eval --run {out} --data {a.data}')
-    return 0
+    return {'run': str(out), 'zero_shot': True, 'prior': model.config.prior}
 
 @command('train', 'train a dual encoder on image-caption pairs', _train_args)
-def _train(a) -> int:
+def _train(a) -> dict:
+    from clip_nb.core import seed_everything
     from clip_nb.data import read_pairs
+    from clip_nb.encoders import DualEncoder
+    from clip_nb.metrics import metrics_table
+    from clip_nb.train import fit, load_run
     df = read_pairs(a.data, format=a.format)
     cfg = TrainConfig.from_dict({f.name: getattr(a, f.name) for f in fields(TrainConfig)})
     out = Path(a.out)
@@ -116,7 +125,7 @@ def _train(a) -> int:
     print(f'best epoch {res.best.get("epoch")} — {cfg.eval_split} split:')
     print(metrics_table(res.best).round(1).to_string())
     print(f'run folder: {out} (best model in {out/"best"})')
-    return 0
+    return {'run': str(out), 'epochs': len(res.history), 'eval_split': cfg.eval_split, 'best': res.best}
 
 # %% ../nbs/08_cli.ipynb #9b9679d4
 def _eval_args(p):
@@ -126,18 +135,18 @@ def _eval_args(p):
     p.add_argument('--split', default='test', choices=['test', 'val', 'train', 'all'])
     p.add_argument('--which', default='best', choices=['best', 'last'], help='the best model (default) or the last checkpoint')
     p.add_argument('--batch-size', type=int, default=256)
-    p.add_argument('--json', action='store_true', help='print one JSON object with the metrics')
 
 @command('eval', 'evaluate a run with the standard retrieval protocol', _eval_args)
-def _eval(a) -> int:
+def _eval(a) -> dict:
     from clip_nb.data import read_pairs
+    from clip_nb.metrics import metrics_table
+    from clip_nb.train import evaluate, load_run, tower_features
     model = load_run(a.run, a.which)
     df = read_pairs(a.data, format=a.format)
     features = tower_features(model, df, progress=not a.json) if model.frozen_towers else None
     m = evaluate(model, df, a.split, features, a.batch_size)
-    if a.json: print(json.dumps(m))
-    else: print(f'{a.split} split, {len(df if a.split == "all" else df[df.split == a.split])} captions:'); print(metrics_table(m).round(1).to_string())
-    return 0
+    if not a.json: print(f'{a.split} split, {len(df if a.split == "all" else df[df.split == a.split])} captions:'); print(metrics_table(m).round(1).to_string())
+    return m
 
 # %% ../nbs/08_cli.ipynb #a6c2efd6
 def _index_args(p):
@@ -151,41 +160,58 @@ def _index_args(p):
     p.add_argument('--batch-size', type=int, default=256)
     p.add_argument('--dtype', default='float32', choices=['float32', 'float16'], help='embeddings on disk (default: float32)')
     p.add_argument('--target-recall', type=float, default=0.95, help='approximate kinds: cross-modal recall@10 to tune for')
-    p.add_argument('--progress', action=argparse.BooleanOptionalAction, default=True, help='progress bars')
+    p.add_argument('--progress', action=argparse.BooleanOptionalAction, default=True, help='progress bars (a plain line per stage in a log file or pipe)')
+
+def _plain(v):
+    "A JSON-ready value: numpy scalars as Python numbers, NaN as None."
+    v = v.item() if hasattr(v, 'item') else v
+    return None if isinstance(v, float) and v != v else v
 
 @command('index', 'export the embeddings of a data set with a trained run and build its search indexes', _index_args)
-def _index(a) -> int:
+def _index(a) -> dict:
     from clip_nb.data import read_pairs
+    from clip_nb.index import build_run_index, index_summary
     df = read_pairs(a.data, format=a.format)
     out = build_run_index(a.run, df, a.out, kind=a.kind, split=a.split, batch_size=a.batch_size, dtype=a.dtype,
                           target_recall=a.target_recall, progress=a.progress)
-    print(index_summary(out).to_string())
+    summary = index_summary(out)
+    print(summary.to_string())
     print(f'index folder: {out} (search it: clip_nb search --index {out} --text "…")')
-    return 0
+    return {'index': str(out), **{name: {k: _plain(v) for k, v in row.items()} for name, row in summary.to_dict('index').items()}}
 
 # %% ../nbs/08_cli.ipynb #c90858d4
 def _search_args(p):
     p.add_argument('--index', required=True, help='index folder written by `clip_nb index`')
     q = p.add_mutually_exclusive_group(required=True)
-    q.add_argument('--text', help='a text query, e.g. "a red circle"')
-    q.add_argument('--image', help='an image file as the query')
+    q.add_argument('--text', action='append', help='a text query, e.g. "a red circle"; repeat it for several queries')
+    q.add_argument('--image', action='append', help='an image file as the query; repeat it for several queries')
+    q.add_argument('--queries', help='a file of text queries, one per line (- reads standard input)')
     p.add_argument('-k', type=int, default=5, help='number of results (default: 5)')
-    p.add_argument('--target', choices=['image', 'text'], help='search the images or the captions (default: images for --text, captions for --image)')
+    p.add_argument('--target', choices=['image', 'text'], help='search the images or the captions (default: images for text queries, captions for --image)')
     p.add_argument('--run', help='run folder of the model that built the index (default: the one the index records)')
     p.add_argument('--nprobe', type=int, help='IVF indexes: cells to visit (default: the tuned value)')
     p.add_argument('--ef-search', type=int, help='HNSW indexes: candidate list size (default: the tuned value)')
     p.add_argument('--rerank', type=int, help='IVF-PQ indexes: re-score k × this many candidates exactly (1: off; default: the tuned value)')
     p.add_argument('--mmap', action='store_true', help='memory-map the index read-only instead of reading it')
-    p.add_argument('--json', action='store_true', help='print the results as one JSON object')
 
-@command('search', 'search an index folder with a text or an image', _search_args)
-def _search(a) -> int:
+def _text_queries(a) -> list[str]:
+    "The text queries of `--text` or of the `--queries` file (one per non-blank line)."
+    if a.text is not None: return a.text
+    if a.queries == '-': lines = sys.stdin.read().splitlines()
+    elif not Path(a.queries).is_file(): raise FileNotFoundError(f'the queries file {a.queries} does not exist: give a text file with one query per line')
+    else: lines = Path(a.queries).read_text(encoding='utf-8').splitlines()
+    if not (texts := [l.strip() for l in lines if l.strip()]): raise ValueError(f'the queries file {a.queries} holds no query: write one query per line')
+    return texts
+
+@command('search', 'search an index folder with texts or images (the model is loaded once for all queries)', _search_args)
+def _search(a) -> list[dict]:
+    from clip_nb.index import Retriever
     r = Retriever.from_index(a.index, run_dir=a.run, mmap=a.mmap)
     kw = dict(k=a.k, nprobe=a.nprobe, ef_search=a.ef_search, rerank=a.rerank)
-    if a.text is not None: res = r.search_text(a.text, target=a.target or 'image', **kw)
+    if a.image is None: res = r.search_text(_text_queries(a), target=a.target or 'image', **kw)
     else: res = r.search_image(a.image, target=a.target or 'text', **kw)
-    print(res.to_json() if a.json else repr(res))
-    return 0
+    if not a.json: print('\n\n'.join(map(repr, res)))
+    return [x.to_dict() for x in res]
 
 # %% ../nbs/08_cli.ipynb #ed7882e3
 DEMO_QUERIES = {'tuxpaint': ['a red apple', 'a cat', 'a fish swimming in the sea', 'a yellow car', 'a house with a roof'],
@@ -199,7 +225,11 @@ def run_demo(out:str|Path='demo_out',  # where the run, the index, the metrics a
              progress:bool=True) -> dict:
     "The whole job on the embedded default, offline; returns the test metrics and the query results."
     import matplotlib; matplotlib.use('Agg')
+    from clip_nb.core import save_json, seed_everything
     from clip_nb.data import SampleUnavailable, read_pairs, synth_pairs, tuxpaint_sample
+    from clip_nb.encoders import DualEncoder
+    from clip_nb.metrics import metrics_table
+    from clip_nb.train import evaluate, fit, tower_features
     from clip_nb.prior import tune_prior, write_run
     from clip_nb.index import Retriever, build_run_index
     from clip_nb.viz import plot_image_captions, plot_text_images, plot_training
@@ -254,8 +284,34 @@ def _demo_args(p):
     p.add_argument('--progress', action=argparse.BooleanOptionalAction, default=True)
 
 @command('demo', 'the embedded default, end to end, offline', _demo_args)
-def _demo(a) -> int:
-    run_demo(a.out, a.epochs, a.data, a.progress)
-    return 0
+def _demo(a) -> dict:
+    res = run_demo(a.out, a.epochs, a.data, a.progress)
+    return {'out': str(res['out']), 'test': res['metrics'], 'queries': {str(q): r.to_dict() for q, r in res['results'].items()}}
 
-if __name__ == '__main__' and 'get_ipython' not in globals(): sys.exit(main()) # `python -m clip_nb.cli`, `accelerate launch -m clip_nb.cli`
+# %% ../nbs/08_cli.ipynb #18c46a70
+def _sample_args(p):
+    p.add_argument('--out', required=True, help='the folder to write (Images/ + captions.txt)')
+    p.add_argument('--kind', default='shapes', choices=['shapes', 'tuxpaint'],
+                   help="'shapes': coloured shapes generated in code (default, instant); 'tuxpaint': 785 captioned pictures, fetched with apt-get")
+    p.add_argument('-n', type=int, default=200, help='shapes: the number of images (default: 200)')
+    p.add_argument('--size', type=int, default=96, help='shapes: the image side in pixels (default: 96)')
+
+@command('sample', 'write a small sample data set to try the other commands on', _sample_args)
+def _sample(a) -> dict:
+    from clip_nb.data import read_pairs, synth_pairs, tuxpaint_sample
+    if a.n < 1 or a.size < 16: raise ValueError(f'-n must be at least 1 and --size at least 16 (got -n {a.n}, --size {a.size})')
+    out = synth_pairs(a.n, size=a.size, root=a.out) if a.kind == 'shapes' else tuxpaint_sample(a.out)
+    df = read_pairs(out, verbose=False)
+    print(f'{a.kind}: {df.image_id.nunique()} images with {len(df)} captions in {out}\n'
+          f'next: clip_nb train --data {out} --out runs/first')
+    return {'data': str(out), 'kind': a.kind, 'images': int(df.image_id.nunique()), 'captions': len(df)}
+
+# %% ../nbs/08_cli.ipynb #64ce1e95
+def console():
+    "The `clip_nb` console script: `main`, then a quick exit."
+    rc = main()
+    logging.shutdown(); sys.stdout.flush(); sys.stderr.flush()
+    if 'torch' in sys.modules and int(os.environ.get('WORLD_SIZE', '1')) == 1: os._exit(rc)
+    sys.exit(rc)
+
+if __name__ == '__main__' and 'get_ipython' not in globals(): console() # `python -m clip_nb.cli`, `accelerate launch -m clip_nb.cli`

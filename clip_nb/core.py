@@ -11,6 +11,7 @@ import importlib.util
 import json
 import os
 import random
+import sys
 import tempfile
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -19,10 +20,11 @@ from pathlib import Path
 import numpy as np
 import torch
 import torchvision
+from fastcore.imports import in_notebook
 
 # %% auto #0
 __all__ = ['PACKAGED', 'default_device', 'Precision', 'precision_for', 'seed_everything', 'cache_dir', 'default_mode',
-           'atomic_write', 'file_lock', 'save_json', 'sha256_file', 'OfflineError', 'PackagedWeights',
+           'atomic_write', 'file_lock', 'save_json', 'sha256_file', 'show_bars', 'OfflineError', 'PackagedWeights',
            'register_packaged', 'is_offline', 'offline_error', 'packaged_path', 'image_weights', 'load_image_backbone',
            'text_backbone_source', 'load_text_backbone']
 
@@ -71,7 +73,7 @@ def precision_for(device:torch.device|str,  # where the model runs
         if mixed == 'fp32' or device.type != 'cuda': return Precision(device.type)
         return Precision('cuda', torch.bfloat16 if mixed == 'bf16' else torch.float16, mixed == 'fp16')
     if not mixed or device.type != 'cuda': return Precision(device.type)
-    if torch.cuda.is_bf16_supported(): return Precision('cuda', torch.bfloat16)
+    if torch.cuda.is_bf16_supported(including_emulation=False): return Precision('cuda', torch.bfloat16)
     return Precision('cuda', torch.float16, use_scaler=True)
 
 # %% ../nbs/00_core.ipynb #5bfda4c1
@@ -142,6 +144,13 @@ def sha256_file(path:str|Path, chunk:int=1<<20) -> str:
     with open(path, 'rb') as f:
         while b := f.read(chunk): h.update(b)
     return h.hexdigest()
+
+# %% ../nbs/00_core.ipynb #6d7dd060
+def show_bars() -> bool:
+    "Whether progress bars can redraw in place: in a notebook, or when stdout is a terminal (not a log file or a pipe)."
+    if in_notebook(): return True
+    isatty = getattr(sys.stdout, 'isatty', None)
+    return bool(isatty and isatty())
 
 # %% ../nbs/00_core.ipynb #704c7da7
 class OfflineError(RuntimeError):
@@ -224,6 +233,12 @@ def image_weights(name:str # a torchvision classification model name
 def _hub_checkpoint(url:str) -> Path:
     return Path(torch.hub.get_dir())/'checkpoints'/os.path.basename(url)
 
+def _fetch_state_dict(name:str, url:str) -> dict:
+    "Download a weights file into the torch hub cache with a progress bar on stderr (a first download can take minutes)."
+    print(f'downloading the pretrained weights of {name!r} from {url} (once: then read from {torch.hub.get_dir()}) …', file=sys.stderr, flush=True)
+    try: return torch.hub.load_state_dict_from_url(url, progress=True, check_hash=True, weights_only=True)
+    except (OSError, RuntimeError) as e: raise offline_error(name, f'{type(e).__name__}: {e}') from e
+
 def load_image_backbone(name:str,             # a torchvision classification model name
                         pretrained:bool=True, # False: random weights, nothing is read or fetched
                         offline:bool|None=None # never download; None reads `is_offline()`
@@ -237,8 +252,7 @@ def load_image_backbone(name:str,             # a torchvision classification mod
     if path is None and _hub_checkpoint(weights.url).exists(): path = _hub_checkpoint(weights.url)
     if path is None:
         if offline: raise offline_error(name, 'offline mode is on and the file is not in the torch hub cache')
-        try: state = torch.hub.load_state_dict_from_url(weights.url, progress=False, check_hash=True, weights_only=True)
-        except (OSError, RuntimeError) as e: raise offline_error(name, f'{type(e).__name__}: {e}') from e
+        state = _fetch_state_dict(name, weights.url)
     else: state = torch.load(path, map_location='cpu', weights_only=True)
     model.load_state_dict(state)
     return model
@@ -276,14 +290,13 @@ def _hf(fn, model_id, src, offline, what, **kw):
                             + (' and offline mode is on' if offline else f' and fetching it failed ({type(e).__name__})')) from e
 
 @contextlib.contextmanager
-def _no_progress_bar():
-    "Silence transformers' weight-loading progress bar (noise for a local folder)."
+def _hf_progress(on:bool):
+    "Show (`on`) or hide the progress bars of transformers and the Hugging Face hub in the block; restore them after."
     from transformers.utils import logging as hf_logging
     was = hf_logging.is_progress_bar_enabled()
-    hf_logging.disable_progress_bar()
+    (hf_logging.enable_progress_bar if on else hf_logging.disable_progress_bar)()
     try: yield
-    finally:
-        if was: hf_logging.enable_progress_bar()
+    finally: (hf_logging.enable_progress_bar if was else hf_logging.disable_progress_bar)()
 
 def load_text_backbone(model_id:str,          # a Hugging Face model id or a local folder
                        pretrained:bool=True,  # False: random weights from the configuration
@@ -298,7 +311,9 @@ def load_text_backbone(model_id:str,          # a Hugging Face model id or a loc
     local = Path(src).is_dir()
     kw = dict(cache_dir=cache_dir) if cache_dir else {}
     if pretrained:
-        with _no_progress_bar(): model = _hf(AutoModel.from_pretrained, model_id, src, offline or local, 'model', **kw)
+        # a local folder loads quietly; a download (bert-base: 440 MB) shows its progress
+        if not (local or offline): print(f'loading {model_id!r} from the Hugging Face hub (downloaded once, then cached) …', file=sys.stderr, flush=True)
+        with _hf_progress(not local): model = _hf(AutoModel.from_pretrained, model_id, src, offline or local, 'model', **kw)
         tok = _hf(AutoTokenizer.from_pretrained, model_id, src, offline or local, 'tokenizer', **kw)
         return model, tok
     # a known architecture needs no network for random weights: only the local cache is looked at

@@ -440,6 +440,8 @@ def _to_rgb(im:Image.Image) -> Image.Image:
 def load_image(path:str|Path # an image file
               ) -> Image.Image:
     "Read an image as RGB: EXIF orientation applied, transparency on white, grey/palette/CMYK/16-bit converted."
+    if isinstance(path, (str, os.PathLike)) and not os.path.exists(path):
+        raise BadImageError(f'the image {path} does not exist: check the path (and that the files were copied or unpacked completely)')
     try:
         with Image.open(path) as im: return _to_rgb(ImageOps.exif_transpose(im))
     except Exception as e: # whatever PIL raises for a bad file

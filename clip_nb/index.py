@@ -588,8 +588,14 @@ class SearchResult(pd.DataFrame):
 
     def __repr__(self):
         if not self._described(): return super().__repr__()
-        cols = [c for c in ('rank', 'score', 'caption', 'image') if c in self]
-        return f'{self.target} results for {self.query!r} ({1e3 * self.seconds:.1f} ms)\n' + pd.DataFrame(self)[cols or list(self.columns)].to_string(index=False)
+        t = pd.DataFrame(self)[[c for c in ('rank', 'score', 'caption', 'image') if c in self] or list(self.columns)]
+        if 'image' in t: t = t.assign(image=t['image'].map(_shown_path))
+        return f'{self.target} results for {self.query!r} ({1e3 * self.seconds:.1f} ms)\n' + t.to_string(index=False, float_format=lambda x: f'{x:.3f}')
+
+def _shown_path(path:str) -> str:
+    "A path as a terminal shows it: relative to the working folder when it lies inside it."
+    rel = os.path.relpath(path)
+    return path if rel.startswith('..') else rel
 
 def _result(table:pd.DataFrame, query:str, target:str, seconds:float) -> SearchResult:
     r = SearchResult(table); r.query, r.target, r.seconds = query, target, seconds

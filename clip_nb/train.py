@@ -14,6 +14,7 @@ import os
 import random
 import time
 from dataclasses import asdict, dataclass, field, fields
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -21,44 +22,20 @@ import pandas as pd
 import torch
 from fastprogress.fastprogress import master_bar, progress_bar
 
-from .core import atomic_write, cache_dir, file_lock, precision_for, save_json, seed_everything
+from .config import TrainConfig
+from .core import atomic_write, cache_dir, file_lock, precision_for, save_json, seed_everything, show_bars
 from .data import PairsDataset, image_transform, load_image, read_pairs
 from .encoders import DualEncoder, DualEncoderConfig
 from .loss import ClipLoss
 from .metrics import metrics_table, retrieval_metrics
 
 # %% auto #0
-__all__ = ['TrainConfig', 'param_groups', 'warmup_cosine', 'tower_digest', 'feature_cache_key', 'Features', 'tower_features',
-           'epoch_batches', 'embed_pairs', 'evaluate', 'save_checkpoint', 'load_checkpoint', 'restore_model',
-           'FitResult', 'fit', 'read_history', 'plot_history', 'load_run', 'model_from_config']
+__all__ = ['param_groups', 'warmup_cosine', 'tower_digest', 'feature_cache_key', 'Features', 'tower_features', 'epoch_batches',
+           'embed_pairs', 'evaluate', 'save_checkpoint', 'load_checkpoint', 'restore_model', 'FitResult', 'fit',
+           'read_history', 'plot_history', 'load_run', 'model_from_config', 'TrainConfig']
 
-# %% ../nbs/05_train.ipynb #7ba161c6
-@dataclass
-class TrainConfig:
-    "Everything that shapes a training run (saved in the run folder, so a resume continues the same run)."
-    epochs:int=10                 # passes over the training split
-    batch_size:int=64             # pairs per step and process (the loss sees batch_size × processes)
-    lr:float=1e-3                 # learning rate of the heads and the temperature
-    tower_lr:float=1e-5           # learning rate of unfrozen tower parameters
-    weight_decay:float=0.05       # AdamW decay, not applied to biases, norms and the temperature
-    warmup:float=0.05             # fraction of the optimiser steps spent warming up linearly
-    grad_accum:int=1              # micro-batches per optimiser step
-    max_grad_norm:float|None=1.0  # gradient clipping (None: off)
-    precision:str='auto'          # 'auto' (bf16/fp16 on GPU, fp32 on CPU), 'bf16', 'fp16', 'fp32'
-    seed:int=42                   # seeds shuffling, dropout and initialisation
-    cache_features:bool|None=None # train the heads on cached tower features (None: when both towers are frozen)
-    one_caption_per_image:bool=False # an epoch sees each image once, with a fresh caption
-    eval_split:str='val'          # evaluated after every epoch; the best rsum is kept
-    early_stopping:int|None=None  # stop after this many epochs without a better rsum
-    num_workers:int=0             # DataLoader workers when images are read during training
-    eval_batch_size:int=256       # batch size for encoding during evaluation
-
-    @classmethod
-    def from_dict(cls, d:dict):
-        "A config from a dict, refusing unknown keys (a typo must not pass silently)."
-        names = {f.name for f in fields(cls)}
-        if bad := sorted(set(d) - names): raise ValueError(f'unknown training option(s) {bad}; known: {sorted(names)}')
-        return cls(**d)
+# %% ../nbs/05_train.ipynb #7d37a16c
+_all_ = ['TrainConfig']
 
 # %% ../nbs/05_train.ipynb #7b128602
 def param_groups(model:torch.nn.Module, cfg:TrainConfig) -> list[dict]:
@@ -158,10 +135,14 @@ def tower_features(model:DualEncoder, df:pd.DataFrame, batch_size:int=64, root:s
         def enc_texts(i, j):
             t = tok(captions[i:j], padding=True, truncation=True, max_length=model.config.max_length, return_tensors='pt').to(dev)
             return model.text_encoder.features(**t).float().cpu().numpy()
-        bar = progress_bar(range(len(paths) + len(captions)), display=progress, leave=False) if progress else None
+        bars, t0 = progress and show_bars(), time.time()
+        bar = progress_bar(range(len(paths) + len(captions)), leave=False) if bars else None
         if bar is not None: bar.comment = 'caching tower features'; bar.update(0) # starts the bar's clock
+        elif progress: print(f'tower features of {len(paths)} images and {len(captions)} captions '
+                             f'({model.config.image_backbone}, {model.config.text_backbone}) …', flush=True)
         _encode_rows(enc_images, len(paths), batch_size, arrs['image'], prog['image'], prog, pfile if cache else None, 'image', bar and _Offset(bar, 0))
         _encode_rows(enc_texts, len(captions), batch_size * 4, arrs['text'], prog['text'], prog, pfile if cache else None, 'text', bar and _Offset(bar, len(paths)))
+        if progress and not bars: print(f'tower features: done in {time.time() - t0:.0f} s', flush=True)
         if cache:
             for a in arrs.values(): a.flush()
             save_json({'key': key, 'shapes': prog['shapes'], 'image_backbone': model.config.image_backbone,
@@ -319,8 +300,8 @@ def fit(model:DualEncoder,                    # the dual encoder to train (its t
         resume:bool=False,                    # continue the run in `run_dir` from its `last.pt`
         features:Features|None=None,          # precomputed tower features (default: from the cache)
         accelerator=None,                     # an `accelerate.Accelerator` (default: one made from `cfg`)
-        progress:bool=True,                   # progress bars and a line per epoch
-        _interrupt_at_step:int|None=None      # for tests: raise KeyboardInterrupt before this optimiser step
+        progress:bool=True,                   # a line per epoch; bars too in a terminal or notebook
+        on_step=None                          # called after every optimiser step with {epoch, step, loss, lr}: to log, or to stop by raising
        ) -> FitResult:
     "Train `model` on the training split, evaluating on `cfg.eval_split` after every epoch; keep the best by rsum."
     cfg = cfg or TrainConfig()
@@ -357,14 +338,14 @@ def fit(model:DualEncoder,                    # the dual encoder to train (its t
     elif run_dir is not None and acc.is_main_process:
         run_dir.mkdir(parents=True, exist_ok=True)
         save_json({'train': asdict(cfg), 'model': model.config.to_dict(), 'pairs': len(df), 'processes': acc.num_processes}, run_dir/'config.json')
-    mb = master_bar(range(epoch, cfg.epochs)) if progress and acc.is_main_process else None
+    say = progress and acc.is_main_process
+    mb = master_bar(range(epoch, cfg.epochs)) if say and show_bars() else None
     for epoch in (mb if mb is not None else range(epoch, cfg.epochs)):
         step_mod.train(); t0, losses, n_pairs = time.time(), [], 0
         batches = epoch_batches(len(train_rows), cfg.batch_size, cfg.seed, epoch, acc.process_index, acc.num_processes, groups)
         inputs = _batch_inputs(batches, cached, features, img_rows, train, train_rows, tf, model, cfg, acc.device)
         if mb is not None: inputs = progress_bar(inputs, total=len(batches), parent=mb)
         for rows, batch in zip(batches, inputs):
-            if _interrupt_at_step is not None and step >= _interrupt_at_step: raise KeyboardInterrupt(f'interrupted at step {step}')
             ids = torch.from_numpy(image_ids[train_rows[rows]]).to(acc.device)
             with acc.accumulate(step_mod):
                 img, txt, scale = step_mod(**batch)
@@ -379,6 +360,7 @@ def fit(model:DualEncoder,                    # the dual encoder to train (its t
                     sched.step(); step += 1
                     with torch.no_grad(): model.clamp_logit_scale_()
             losses.append(loss.item()); n_pairs += len(rows) * acc.num_processes
+            if on_step is not None and acc.sync_gradients: on_step(dict(epoch=epoch + 1, step=step, loss=losses[-1], lr=sched.get_last_lr()[-1]))
             if mb is not None: mb.child.comment = f'loss {losses[-1]:.3f} lr {sched.get_last_lr()[-1]:.2e} T {1/model.logit_scale.exp().item():.4f}'
         secs = time.time() - t0
         metrics = evaluate(model, df, cfg.eval_split, features, cfg.eval_batch_size)
@@ -395,7 +377,7 @@ def fit(model:DualEncoder,                    # the dual encoder to train (its t
             with atomic_write(run_dir/'history.jsonl', 'w') as f: f.writelines(json.dumps(h) + '\n' for h in history)
             save_checkpoint(run_dir/'last.pt', model, opt, sched, acc.scaler, epoch + 1, step, cfg, history, best)
         acc.wait_for_everyone()
-        if mb is not None: mb.write(f"epoch {epoch + 1}: loss {rec['train_loss']:.4f}  {cfg.eval_split} rsum {metrics['rsum']:.1f}"
+        if say: (mb.write if mb is not None else partial(print, flush=True))(f"epoch {epoch + 1}: loss {rec['train_loss']:.4f}  {cfg.eval_split} rsum {metrics['rsum']:.1f}"
                                     f"  R@1 i→t {metrics['image_to_text_R@1']:.1f} t→i {metrics['text_to_image_R@1']:.1f}"
                                     f"  T {rec['temperature']:.4f}  {rec['pairs_per_s']:.0f} pairs/s" + ('  *' if improved else ''))
         if cfg.early_stopping and len(history) > cfg.early_stopping and \
