@@ -6,13 +6,148 @@
 from __future__ import annotations
 
 import html
+import inspect
+import posixpath
 import re
 import shutil
 import subprocess
+import unittest.mock
+from html.parser import HTMLParser
 from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+from fastcore.basics import AttrDict, patch
+from fastcore.docments import MarkdownRenderer
 
 # %% auto #0
-__all__ = ['process_notebook', 'render_html', 'render_readme', 'build_docs', 'main']
+__all__ = ['DocRenderer', 'quarto_to_html', 'process_notebook', 'render_body', 'render_html', 'doc_url', 'page_path',
+           'localize_links', 'check_site', 'render_readme', 'SiteError', 'build_docs', 'main']
+
+# %% ../nbs/09_docs.ipynb #a1d0c003
+def _anno(a) -> str:
+    "An annotation as written (`pd.DataFrame | None`); '' when there is none."
+    if a is inspect.Parameter.empty: return ''
+    return a if isinstance(a, str) else getattr(a, '__name__', str(a))
+
+def _default(d) -> str:
+    "A default value as code; '' when there is none."
+    return '' if d is inspect.Parameter.empty else getattr(d, '__name__', None) or repr(d)
+
+class DocRenderer(MarkdownRenderer):
+    "`show_doc` for the fallback site: an HTML source link, the signature, and the docments as a table."
+    @property
+    def params(self) -> dict:
+        "The parameters a reader sees, with their docments and annotations as written: `self` and names starting with `_` left out."
+        try: raw = inspect.signature(self.sym).parameters
+        except (TypeError, ValueError): raw = {}
+        return {k: AttrDict(v, anno=raw[k].annotation if k in raw else v.anno)
+                for k, v in self.dm.dm.items() if k != 'return' and not k.startswith('_')}
+
+# %% ../nbs/09_docs.ipynb #a1d0c006
+def _param(name:str, p:dict) -> str:
+    "One parameter as the signature shows it: `*args`, `x:int=1`."
+    star = {inspect.Parameter.VAR_POSITIONAL: '*', inspect.Parameter.VAR_KEYWORD: '**'}.get(p.get('kind'), '')
+    a, d = _anno(p.get('anno', inspect.Parameter.empty)), _default(p.get('default', inspect.Parameter.empty))
+    return star + name + (f':{a}' if a else '') + (f'={d}' if d else '')
+
+@patch
+def signature(self:DocRenderer, width:int=88 # longer signatures get one parameter a line
+             ) -> str:
+    "The signature as code (`def name(params) -> returns`), without the `_` parameters."
+    o, ps = self.sym, []
+    for k, v in self.params.items():
+        if v.get('kind') == inspect.Parameter.KEYWORD_ONLY and not any(p.startswith('*') for p in ps): ps.append('*')
+        ps.append(_param(k, v))
+    kind = 'class' if inspect.isclass(o) else 'async def' if inspect.iscoroutinefunction(o) else 'def'
+    ret = _anno(self.dm.dm.get('return', {}).get('anno', inspect.Parameter.empty))
+    ret = f' -> {ret}' if ret and not inspect.isclass(o) else ''
+    one = f'{kind} {self.nm}({", ".join(ps)}){ret}'
+    if len(one) <= width or not ps: return one
+    return f'{kind} {self.nm}(\n' + ''.join(f'    {p},\n' for p in ps) + f'){ret}'
+
+# %% ../nbs/09_docs.ipynb #a1d0c008
+def _code(s:str) -> str:
+    "`s` as inline HTML code that a Markdown table cell keeps whole (`|` escaped); '' stays ''."
+    return f'<code>{html.escape(s).replace("|", "&#124;")}</code>' if s else ''
+
+@patch
+def table(self:DocRenderer) -> str:
+    "The docments as a Markdown table (parameter, type, default, details); '' when nothing is documented."
+    cell = lambda s: (s or '').replace('|', r'\|').replace('\n', '<br>')
+    rows = [[_code(k), _code(_anno(v.anno)), _code(_default(v.default)), cell(v.docment)] for k, v in self.params.items()]
+    ret = self.dm.dm.get('return')
+    if ret and ret.get('docment'): rows.append(['**Returns**', _code(_anno(ret.anno)), '', cell(ret.docment)])
+    if not any(r[3] for r in rows): return ''
+    cols = [i for i in range(4) if i in (0, 3) or any(r[i] for r in rows)]
+    lines = [[['Parameter', 'Type', 'Default', 'Details'][i] for i in cols], ['---'] * len(cols)] + [[r[i] for i in cols] for r in rows]
+    return '::: {.docments}\n\n' + '\n'.join('| ' + ' | '.join(l) + ' |' for l in lines) + '\n\n:::'
+
+# %% ../nbs/09_docs.ipynb #a1d0c00b
+@patch
+def _repr_markdown_(self:DocRenderer):
+    "The whole entry: rule, source link, heading with nbdev's anchor (`#dualencoder.save`), signature, docstring, table."
+    from nbdev.doclinks import NbdevLookup
+    src = NbdevLookup().code(self.fn)
+    md = '---\n\n' + (f'<a class="source-link" href="{html.escape(src)}" target="_blank">source</a>\n\n' if src else '')
+    md += f'{"#" * self.title_level} {self.nm} {{#{self.nm.lower()}}}\n\n'
+    if not callable(self.sym) or self.sig is None: return md + MarkdownRenderer._repr_markdown_(self)
+    md += f'```python\n{self.signature()}\n```\n\n' + re.sub(r'^(.+)', r'*\1*', self.docs, count=1)
+    return md + (f'\n\n{t}' if (t := self.table()) else '')
+
+# %% ../nbs/09_docs.ipynb #a1d0c00f
+_re_attr = re.compile(r'''\.([\w-]+)|#([\w.:-]+)|([\w-]+)=("[^"]*"|'[^']*'|[^\s"'{}]+)''')
+
+def _attrs(s:str) -> str|None:
+    "Pandoc attributes (`#id .class key=value`) as HTML attributes; None when `s` is something else."
+    if not s.strip() or _re_attr.sub('', s).strip(): return None
+    ids, classes, kv = [], [], []
+    for m in _re_attr.finditer(s):
+        if m[1]: classes.append(m[1])
+        elif m[2]: ids.append(m[2])
+        else: kv.append((m[3], m[4][1:-1] if m[4][0] in '"\'' else m[4]))
+    kv = [('id', i) for i in ids[:1]] + ([('class', ' '.join(classes))] if classes else []) + kv
+    return ''.join(f' {k}="{html.escape(v)}"' for k, v in kv)
+
+# %% ../nbs/09_docs.ipynb #a1d0c011
+_re_code = re.compile(r'(`+)(.+?)\1')
+_re_link_attr = re.compile(r'(!?)\[([^\]]*)\]\(([^)\s]*)\)\{([^{}]*)\}')
+_re_span_attr = re.compile(r'(?<![\]!])\[([^\]]*)\]\{([^{}]*)\}')
+_re_head_attr = re.compile(r'^(#{1,6})\s+(.*?)\s*\{([^{}]*)\}\s*$')
+
+def _inline_attrs(line:str) -> str:
+    "One line of Markdown with its attributed links, images, spans, code and heading as HTML; code spans kept."
+    codes = []
+    def mask(m): codes.append(m); return f'\x00{len(codes) - 1}\x00'
+    def text(s): return re.sub('\x00(\\d+)\x00', lambda m: f'<code>{html.escape(codes[int(m[1])][2].strip())}</code>', html.escape(s, quote=False))
+    def link(m):
+        if (a := _attrs(m[4])) is None: return m[0]
+        return f'<img src="{html.escape(m[3])}" alt="{html.escape(m[2])}"{a}>' if m[1] else f'<a href="{html.escape(m[3])}"{a}>{text(m[2])}</a>'
+    def span(m): return m[0] if (a := _attrs(m[2])) is None else f'<span{a}>{text(m[1])}</span>'
+    s = re.sub('(\x00\\d+\x00)\\{([^{}]*)\\}', lambda m: m[1] if _attrs(m[2]) is not None else m[0], _re_code.sub(mask, line))
+    if (h := _re_head_attr.match(s)) and (a := _attrs(h[3])) is not None:
+        i, n = re.search(r' id="([^"]*)"', a), len(h[1])
+        s = f'\n<h{n}{a}>{text(h[2])}' + (f'<a class="anchor-link" href="#{i[1]}">¶</a>' if i else '') + f'</h{n}>\n'
+    else: s = _re_span_attr.sub(span, _re_link_attr.sub(link, s))
+    return re.sub('\x00(\\d+)\x00', lambda m: codes[int(m[1])][0], s)
+
+# %% ../nbs/09_docs.ipynb #a1d0c013
+def quarto_to_html(md:str # Markdown written for Quarto
+                  ) -> str:
+    "`md` with Quarto's attributes and fenced divs turned into HTML; fenced code blocks and code spans left as they are."
+    out, fence, depth = [], '', 0
+    for line in md.split('\n'):
+        f = re.match(r'\s*(`{3,}|~{3,})', line)
+        if fence or f:
+            if f: fence = '' if fence and f[1][0] == fence[0] and len(f[1]) >= len(fence) else fence or f[1]
+            out.append(line); continue
+        if d := re.fullmatch(r'\s*:{3,}\s*(.*?)\s*', line):
+            a = _attrs(d[1][1:-1]) if d[1][:1] == '{' and d[1][-1:] == '}' else _attrs('.' + d[1]) if d[1] else None
+            if a is not None: out.append(f'\n<div{a}>\n'); depth += 1
+            elif not d[1] and depth: out.append('\n</div>\n'); depth -= 1
+            else: out.append(line)
+            continue
+        out.append(_inline_attrs(line))
+    return '\n'.join(out + ['\n</div>'] * depth)
 
 # %% ../nbs/09_docs.ipynb #1df87bf9
 def _cfg():
@@ -21,13 +156,14 @@ def _cfg():
 
 def process_notebook(path:str|Path # a notebook in `nbs/`
                     ):
-    "The notebook at `path` after nbdev's docs processors (show_doc added and run, hidden cells dropped)."
+    "The notebook at `path` after nbdev's docs processors (show_doc added and run with `DocRenderer`, hidden cells dropped)."
+    import nbdev.showdoc
     from execnb.nbio import read_nb
     from fastcore.xtras import working_directory
     from nbdev.processors import FilterDefaults
     path = Path(path)
     nb = read_nb(path)
-    with working_directory(path.parent):
+    with working_directory(path.parent), unittest.mock.patch.object(nbdev.showdoc, 'BasicMarkdownRenderer', DocRenderer):
         proc = FilterDefaults().nb_proc(nb); proc.process()
     return proc.nb
 
@@ -45,10 +181,11 @@ def _directives(source:str) -> tuple[dict, str]:
 
 # %% ../nbs/09_docs.ipynb #c4c01236
 def _joined(o:dict) -> dict:
-    "An output with its multi-line strings (stored as lists in .ipynb files) joined."
+    "An output with its multi-line strings (stored as lists in .ipynb files) joined, its Markdown through `quarto_to_html`."
     o = dict(o)
     if isinstance(o.get('text'), list): o['text'] = ''.join(o['text'])
     if 'data' in o: o['data'] = {k: ''.join(v) if isinstance(v, list) else v for k, v in o['data'].items()}
+    if 'text/markdown' in o.get('data', {}): o['data']['text/markdown'] = quarto_to_html(o['data']['text/markdown'])
     return o
 
 def _for_render(nb):
@@ -63,13 +200,42 @@ def _for_render(nb):
             cell = nbformat.v4.new_code_cell(src, outputs=[nbformat.from_dict(_joined(o)) for o in c.get('outputs', [])])
             if direc.get('echo') == 'false': cell.metadata['tags'] = ['remove_input']
             if not src and not cell.outputs: continue
-        elif c.cell_type == 'markdown': cell = nbformat.v4.new_markdown_cell(src)
+        elif c.cell_type == 'markdown': cell = nbformat.v4.new_markdown_cell(quarto_to_html(src))
         else: cell = nbformat.v4.new_raw_cell(src)
         cells.append(cell)
     out = nbformat.v4.new_notebook(cells=cells)
     out.metadata['kernelspec'] = {'name': 'python3', 'display_name': 'Python 3', 'language': 'python'}
     out.metadata['language_info'] = {'name': 'python'}
     return out
+
+# %% ../nbs/09_docs.ipynb #a1d0c017
+def _pandoc_id(text:str) -> str:
+    "The id Pandoc (so Quarto) gives a heading: lowercase, punctuation but `_-.` dropped, spaces to `-`, from the first letter."
+    s = re.sub(r'\s+', '-', re.sub(r'[^\w\s.-]', '', text.strip().lower()))
+    return re.sub(r'^[\W\d_]+', '', s)
+
+_re_heading = re.compile(r'<h([1-6]) id="([^"]*)">(.*?)<a class="anchor-link" href="#\2">¶</a></h\1>', re.S)
+
+def _heading_ids(body:str) -> str:
+    "nbconvert's heading ids (`Pages-and-the-README`) replaced by Pandoc's (`pages-and-the-readme`), made unique."
+    seen = {}
+    def fix(m):
+        i = _pandoc_id(html.unescape(re.sub(r'<[^>]+>', '', m[3]))) or 'section'
+        seen[i] = seen.get(i, -1) + 1
+        if seen[i]: i = f'{i}-{seen[i]}'
+        return f'<h{m[1]} id="{i}">{m[3]}<a class="anchor-link" href="#{i}">¶</a></h{m[1]}>'
+    return _re_heading.sub(fix, body)
+
+# %% ../nbs/09_docs.ipynb #a1d0c019
+def render_body(nb) -> str:
+    "A processed notebook's cells as HTML: no prompts, Quarto syntax converted, Pandoc's heading ids."
+    from nbconvert import HTMLExporter
+    from traitlets.config import Config
+    c = Config(); c.TagRemovePreprocessor.enabled = True
+    c.TagRemovePreprocessor.remove_input_tags = {'remove_input'}
+    ex = HTMLExporter(config=c, template_name='lab', template_file='base.html.j2',
+                      exclude_input_prompt=True, exclude_output_prompt=True)
+    return _heading_ids(ex.from_notebook_node(_for_render(nb))[0])
 
 # %% ../nbs/09_docs.ipynb #5bb7b8fb
 def _site_settings(root:Path) -> dict:
@@ -79,42 +245,192 @@ def _site_settings(root:Path) -> dict:
     site, fmt = q.get('website', {}), q.get('format', {}).get('html', {})
     return dict(title=site.get('title', 'docs'), description=site.get('description', ''), css=fmt.get('css'))
 
-def _page_html(body:str, title:str, description:str, nav:list[tuple[str, str]], css:str) -> str:
-    links = '\n'.join(f'<li><a href="{h}">{html.escape(t)}</a></li>' for t, h in nav)
-    head = f'<h1 class="title">{html.escape(title)}</h1>' + (f'<p class="description">{html.escape(description)}</p>' if description else '')
-    return body.replace('<body', '<body data-docs="clip_nb"', 1).replace(
-        '<main>', f'<main><nav class="sidebar"><ul>{links}</ul></nav>{head}', 1).replace(
-        '</head>', f'<style>{css}\nnav.sidebar{{float:right;max-width:16em;font-size:90%}}</style>\n</head>', 1)
+def _sections(body:str) -> list[tuple[str, str]]:
+    "The `##` headings of a page body: (id, text)."
+    return [(i, html.escape(html.unescape(re.sub(r'<[^>]+>', '', t)))) for i, t in re.findall(r'<h2 id="([^"]+)">(.*?)<a class="anchor-link"', body, re.S)]
 
-def render_html(nb, title:str, description:str='', nav:list[tuple[str, str]]=(), css:str='') -> str:
-    "A processed notebook as a standalone HTML page, with a navigation list and the site's CSS."
-    from nbconvert import HTMLExporter
-    from traitlets.config import Config
-    c = Config(); c.TagRemovePreprocessor.enabled = True
-    c.TagRemovePreprocessor.remove_input_tags = {'remove_input'}
-    body, _ = HTMLExporter(config=c, template_name='lab').from_notebook_node(_for_render(nb))
-    body = re.sub(r'<title>.*?</title>', f'<title>{html.escape(title)}</title>', body, count=1, flags=re.S)
-    return _page_html(body, title, description, list(nav), css)
+def _nav(pages:list[dict], current:str, sections:list[tuple[str, str]]=(), site:str='') -> str:
+    "The sidebar: the site's title, the pages by group with links relative to `current`, the current page marked with its sections."
+    here, group = posixpath.dirname(current) or '.', None
+    out = [f'<a class="site-title" href="{posixpath.relpath("index.html", here)}">{html.escape(site)}</a>'] if site else []
+    for p in pages:
+        if p['group'] != group:
+            out.append(('</ul>' if group is not None else '') + (f'<p class="nav-group">{html.escape(p["group"])}</p>' if p['group'] else '') + '<ul>')
+            group = p['group']
+        cur = ' class="current" aria-current="page"' if p['path'] == current else ''
+        num = f'<span class="nav-num">{p["num"]}</span>' if p.get('num') else ''
+        toc = ''.join(f'<li><a href="#{i}">{t}</a></li>' for i, t in sections) if cur and sections else ''
+        out.append(f'<li><a href="{posixpath.relpath(p["path"], here)}"{cur} title="{html.escape(p.get("description", ""))}">'
+                   f'{num}{html.escape(p["label"])}</a>' + (f'<ul class="toc">{toc}</ul>' if toc else '') + '</li>')
+    return '\n'.join(out) + ('</ul>' if group is not None else '')
 
-def render_readme(nb, title:str, description:str='') -> str:
-    "`index.ipynb`, processed, as the project's README.md (image links made relative to the repository root)."
+# %% ../nbs/09_docs.ipynb #a1d0c01d
+def _code_css() -> str:
+    "Syntax colours for nbconvert's `.highlight` blocks (Pygments' default style)."
+    from pygments.formatters import HtmlFormatter
+    return HtmlFormatter(style='default').get_style_defs('.docs-site .highlight')
+
+def render_html(body:str, # the page's cells, from `render_body`
+                title:str, description:str='',
+                nav:str='', # the sidebar, from `_nav`
+                css:str=''  # the site's stylesheet
+               ) -> str:
+    "A standalone page: the sidebar, the title and description, the cells; styles inline, nothing fetched from elsewhere."
+    desc = re.sub(r'`([^`]+)`', r'<code>\1</code>', html.escape(description, quote=False))
+    desc = f'<p class="description">{desc}</p>' if desc else ''
+    return ('<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+            '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
+            f'<title>{html.escape(title)}</title>\n<style>\n{css}\n{_code_css()}\n</style>\n</head>\n'
+            f'<body class="docs-site" data-docs="fallback">\n<nav class="sidebar">\n{nav}\n</nav>\n'
+            f'<main class="content">\n<header><h1 class="title">{html.escape(title)}</h1>{desc}</header>\n{body}\n</main>\n</body>\n</html>\n')
+
+# %% ../nbs/09_docs.ipynb #a1d0c020
+def doc_url() -> str:
+    "Where nbdev's links point: `doc_host` + `doc_baseurl` from `settings.ini`, ending in `/` ('' when unset)."
+    cfg = _cfg()
+    host, base = cfg.get('doc_host', '').rstrip('/'), cfg.get('doc_baseurl', '').strip('/')
+    return '/'.join(s for s in (host, base) if s) + '/' if host else ''
+
+def page_path(nb:str|Path # a notebook's path, relative to `nbs/`
+             ) -> str:
+    "The page nbdev (and Quarto) make from a notebook: same folder, number prefix dropped, lowercase, `.html`."
+    p = Path(nb)
+    return p.with_name(re.sub(r'^\d+[a-zA-Z0-9]*_', '', p.name.lower())).with_suffix('.html').as_posix()
+
+# %% ../nbs/09_docs.ipynb #a1d0c022
+def localize_links(body:str, page:str, # the HTML of the page at `page` (a path in the site)
+                   doc_url:str, # the remote doc host, from `doc_url()`
+                   ids:dict[str, set] # every page of the site: its ids
+                  ) -> str:
+    "`body` with links to the doc host or to notebooks made relative links to the local pages; an anchor the page lacks dropped."
+    here = posixpath.dirname(page) or '.'
+    def fix(m):
+        href = html.unescape(m[2]); u = urlsplit(href)
+        if doc_url and href.startswith(doc_url): target = urlsplit(href[len(doc_url):]).path
+        elif not u.scheme and u.path.endswith('.ipynb'): target = page_path(posixpath.normpath(posixpath.join(posixpath.dirname(page), u.path)))
+        else: return m[0]
+        if target not in ids: return m[0]
+        f = unquote(u.fragment)
+        frag = u.fragment if u.fragment in ids[target] else f if f in ids[target] else f.lower() if f.lower() in ids[target] else ''
+        return m[1] + html.escape(posixpath.relpath(target, here) + (f'#{frag}' if frag else '')) + m[3]
+    return re.sub(r'(<a\s[^>]*?href=")([^"]*)(")', fix, body)
+
+# %% ../nbs/09_docs.ipynb #a1d0c027
+class _Scan(HTMLParser):
+    "What `check_site` needs from a page: its ids, its links, the text of prompt elements, and the text outside code."
+    _code = {'pre', 'code', 'script', 'style', 'textarea'}
+    def __init__(self, page:str):
+        super().__init__()
+        self.ids, self.links, self.prompts, self.text, self._open = set(), [], [], [], []
+        self.feed(page); self.close()
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if a.get('id'): self.ids.add(a['id'])
+        self.links += [(tag, a[k]) for k in ('href', 'src') if a.get(k) and tag in ('a', 'img', 'link', 'script', 'iframe', 'source')]
+        kind = 'code' if tag in self._code else 'prompt' if 'prompt' in (a.get('class') or '').lower() else None
+        if kind: self._open.append((tag, kind))
+    def handle_endtag(self, tag):
+        i = next((i for i in range(len(self._open) - 1, -1, -1) if self._open[i][0] == tag), None)
+        if i is not None: del self._open[i:]
+    def handle_data(self, data):
+        kinds = {k for _, k in self._open}
+        if 'prompt' in kinds: self.prompts.append(data)
+        elif not kinds: self.text.append(data)
+
+# %% ../nbs/09_docs.ipynb #a1d0c029
+def _link_problem(page:str, tag:str, href:str, scans:dict, folder:Path, doc_url:str|None) -> str|None:
+    "What is wrong with one link of `page`, or None."
+    u = urlsplit(href)
+    if doc_url and href.startswith(doc_url): return f'{page}: link to the unpublished doc host: {href}'
+    if u.scheme or href.startswith('//'):
+        return f'{page}: {tag} fetched from elsewhere: {href}' if tag in ('script', 'link') and u.scheme in ('http', 'https', '') else None
+    target = posixpath.normpath(posixpath.join(posixpath.dirname(page), unquote(u.path))) if u.path else page
+    if target.endswith('.html'):
+        if target not in scans: return f'{page}: link to a missing page: {href}'
+        if u.fragment and not {u.fragment, unquote(u.fragment)} & scans[target].ids: return f'{page}: link to a missing anchor: {href} (no id "{u.fragment}" in {target})'
+    elif not (folder/target).is_file(): return f'{page}: link to a missing file: {href}'
+
+def _snippet(text:str, i:int) -> str:
+    "The raw syntax at `text[i]`: to the closing brace, on one line, 60 characters at most."
+    s = text[i:i + 60].split('\n')[0]
+    return s[:s.find('}') + 1] if '}' in s else s
+
+_re_raw = re.compile(r'\{\s*(?:target=|[.#][A-Za-z][^{}\n]*\})|^\s*:::', re.M)
+_re_prompt = re.compile(r'\b(?:In|Out)\s*\[\s*\d*\s*\]\s*:')
+
+def check_site(folder:str|Path, # a built site (`_docs`)
+               doc_url:str|None=None # the remote doc host (`doc_url()`): links to it are problems too
+              ) -> list[str]:
+    "Problems of the pages in `folder`: Quarto syntax or prompts in the text, resources from elsewhere, links to missing pages, files or anchors."
+    folder = Path(folder)
+    scans = {p.relative_to(folder).as_posix(): _Scan(p.read_text(encoding='utf-8')) for p in sorted(folder.rglob('*.html'))}
+    problems = []
+    for page, s in scans.items():
+        text = ''.join(s.text)
+        problems += [f'{page}: raw Quarto syntax: {_snippet(text, m.start())!r}' for m in _re_raw.finditer(text)]
+        problems += [f'{page}: prompt: {p.strip()!r}' for p in s.prompts if p.strip()] + [f'{page}: prompt in the text: {m[0]!r}' for m in _re_prompt.finditer(text)]
+        problems += [p for tag, href in s.links if (p := _link_problem(page, tag, href, scans, folder, doc_url))]
+    return list(dict.fromkeys(problems))
+
+# %% ../nbs/09_docs.ipynb #a1d0c02d
+def _pages(nbs_path:Path, processed:dict, site:dict) -> list[dict]:
+    "Every notebook's page in sidebar order: Home, the numbered modules, then a group per sub-folder."
+    pages = []
+    for f, nb in processed.items():
+        rel, fm = f.relative_to(nbs_path), _frontmatter(nb)
+        home, num = rel.as_posix() == 'index.ipynb', re.match(r'(\d+[a-zA-Z0-9]*)_', rel.name)
+        group = '' if home else rel.parent.as_posix().replace('_', ' ').title() if rel.parent.name else 'Modules'
+        pages.append(dict(nb=f, processed=nb, path=page_path(rel), group=group, num=num[1] if num else '',
+                          title=site['title'] if home else fm.get('title', rel.stem), label='Home' if home else fm.get('title', rel.stem),
+                          description=fm.get('description', site['description'] if home else '')))
+    rank = lambda p: (p['group'] != '', p['group'] != 'Modules', p['group'], p['nb'].relative_to(nbs_path).as_posix())
+    return sorted(pages, key=rank)
+
+def _write_pages(pages:list[dict], out:Path, site:dict, css:str, url:str):
+    "Render every page, point its links at the local pages, and write it under `out` with the sidebar; drop stale pages."
+    bodies = {p['path']: render_body(p['processed']) for p in pages}
+    ids = {k: set(re.findall(r'\sid="([^"]+)"', b)) for k, b in bodies.items()}
+    for p in pages:
+        body = localize_links(bodies[p['path']], p['path'], url, ids)
+        (out/p['path']).parent.mkdir(parents=True, exist_ok=True)
+        (out/p['path']).write_text(render_html(body, p['title'], p['description'], _nav(pages, p['path'], _sections(body), site['title']), css), encoding='utf-8')
+    for f in out.rglob('*.html'): # pages an earlier build wrote and no notebook makes now
+        if f.relative_to(out).as_posix() not in bodies and 'data-docs=' in f.read_text(encoding='utf-8', errors='ignore'): f.unlink()
+
+# %% ../nbs/09_docs.ipynb #a1d0c02f
+def _readme_links(md:str, url:str, notebooks:dict[str, str]) -> str:
+    "Markdown links to the doc host `url` pointed at the notebook of their page (`notebooks`: page → path), else plain text."
+    def fix(m):
+        nb = notebooks.get(urlsplit(m[2][len(url):]).path)
+        return f'[{m[1]}]({nb})' if nb else m[1]
+    return re.sub(r'\[([^\]]*)\]\((' + re.escape(url) + r'[^)\s]*)\)', fix, md) if url else md
+
+def render_readme(nb, title:str, description:str='',
+                  notebooks:dict[str, str]|None=None # page → notebook path from the repository root, for the doc host's links
+                 ) -> str:
+    "`index.ipynb`, processed, as the project's README.md (image and doc links made to work from the repository root)."
     from nbconvert import MarkdownExporter
     from traitlets.config import Config
     c = Config(); c.TagRemovePreprocessor.enabled = True
     c.TagRemovePreprocessor.remove_input_tags = {'remove_input'}
     md, _ = MarkdownExporter(config=c).from_notebook_node(_for_render(nb))
     md = re.sub(r'(!\[[^\]]*\]\()(?!https?://|/)([^)]+\))', r'\1nbs/\2', md)
+    md = _readme_links(md, doc_url(), notebooks or {})
     md = re.sub(r'\n{3,}', '\n\n', md).strip()
     head = f'# {title}\n\n' + (f'> {description}\n\n' if description else '')
     return '<!-- Generated from nbs/index.ipynb by `make docs`: edit the notebook, not this file. -->\n\n' + head + md + '\n'
 
 # %% ../nbs/09_docs.ipynb #1bef6217
+class SiteError(Exception):
+    "The built site has defects: `check_site`'s problems, one a line."
+
 def build_docs(root:str|Path|None=None,  # the project root (default: where settings.ini is)
                out:str|Path|None=None,   # the HTML folder (default: settings' doc_path, `_docs`)
                readme:str|Path|None=None,# where to write README.md (default: root/README.md; False: don't)
-               quarto:bool|None=None      # use `nbdev_docs` (Quarto); None: when `quarto` is on PATH
+               quarto:bool|None=None,    # use `nbdev_docs` (Quarto); None: when `quarto` is on PATH
+               check:bool=True           # raise `SiteError` when `check_site` finds problems in the pages
               ) -> Path:
-    "Build the docs: `nbdev_docs` when Quarto exists, else every notebook to `out/*.html` plus `out/index.html` and README.md."
+    "Build the docs: `nbdev_docs` when Quarto exists, else a checked page per notebook in `out` and README.md."
     cfg = _cfg()
     root = Path(root or cfg.config_path)
     if quarto is None: quarto = shutil.which('quarto') is not None
@@ -122,35 +438,24 @@ def build_docs(root:str|Path|None=None,  # the project root (default: where sett
         subprocess.run(['nbdev_docs'], cwd=root, check=True)
         return root/cfg.doc_path.name
     from nbdev.doclinks import nbglob
-    nbs_path = root/cfg.nbs_path.name
+    nbs_path, site, url = root/cfg.nbs_path.name, _site_settings(root), doc_url()
     out = Path(out or root/cfg.doc_path.name); out.mkdir(parents=True, exist_ok=True)
-    site = _site_settings(root)
     css = (nbs_path/site['css']).read_text() if site['css'] and (nbs_path/site['css']).exists() else ''
-    files = sorted(Path(f) for f in nbglob(nbs_path))
-    processed = {f: process_notebook(f) for f in files}
-    def page_name(f):
-        rel = f.relative_to(nbs_path)
-        if rel.as_posix() == 'index.ipynb': return 'index.html'
-        return _frontmatter(processed[f]).get('output-file') or rel.with_suffix('.html').as_posix().replace('/', '_')
-    pages = sorted(((f, page_name(f)) for f in files), key=lambda p: (p[1] != 'index.html', str(p[0])))
-    nav = [(_frontmatter(processed[f]).get('title', f.stem), name) for f, name in pages]
-    for f, name in pages:
-        fm = _frontmatter(processed[f])
-        title = site['title'] if name == 'index.html' else fm.get('title', f.stem)
-        (out/name).write_text(render_html(processed[f], title, fm.get('description', ''), nav, css), encoding='utf-8')
-    images = nbs_path/'images'
-    if images.exists(): shutil.copytree(images, out/'images', dirs_exist_ok=True)
+    pages = _pages(nbs_path, {f: process_notebook(f) for f in sorted(Path(f) for f in nbglob(nbs_path))}, site)
+    _write_pages(pages, out, site, css, url)
+    if (nbs_path/'images').exists(): shutil.copytree(nbs_path/'images', out/'images', dirs_exist_ok=True)
     if readme is not False:
-        index = next((f for f, n in pages if n == 'index.html'), None)
+        index = next((p for p in pages if p['path'] == 'index.html'), None)
         if index is None: raise FileNotFoundError(f'{nbs_path}/index.ipynb is missing: README.md is generated from it')
-        fm = _frontmatter(processed[index])
-        Path(readme or root/'README.md').write_text(
-            render_readme(processed[index], site['title'], fm.get('description', site['description'])), encoding='utf-8')
+        notebooks = {p['path']: p['nb'].relative_to(root).as_posix() for p in pages}
+        Path(readme or root/'README.md').write_text(render_readme(index['processed'], site['title'], index['description'], notebooks), encoding='utf-8')
+    if check and (problems := check_site(out, url)):
+        raise SiteError(f'{len(problems)} problems in the pages in {out} (clip_nb.docs.check_site):\n' + '\n'.join(problems))
     return out
 
 # %% ../nbs/09_docs.ipynb #0b930176
 def main():
-    "`python -m clip_nb.docs [--check]`: build the docs; with `--check`, fail when README.md is stale."
+    "`clip_nb_docs [--check] [--no-readme] [--no-quarto]`: build the docs (exit 1 listing the pages' defects); `--check`: fail when README.md is stale."
     import argparse, sys, tempfile, difflib
     ap = argparse.ArgumentParser(description=main.__doc__)
     ap.add_argument('--check', action='store_true', help='build README.md to a temporary file and compare')
@@ -159,11 +464,12 @@ def main():
     a = ap.parse_args()
     root = _cfg().config_path
     if not a.check:
-        out = build_docs(quarto=a.quarto, readme=None if a.readme else False)
-        print(f'docs written to {out} ({len(list(Path(out).glob("*.html")))} pages)' + ('; README.md written' if a.readme else ''))
+        try: out = build_docs(quarto=a.quarto, readme=None if a.readme else False)
+        except SiteError as e: sys.exit(str(e))
+        print(f'docs written to {out} ({len(list(Path(out).rglob("*.html")))} pages, checked)' + ('; README.md written' if a.readme else ''))
         return
     with tempfile.TemporaryDirectory() as d:
-        build_docs(out=Path(d)/'_docs', readme=Path(d)/'README.md', quarto=False)
+        build_docs(out=Path(d)/'_docs', readme=Path(d)/'README.md', quarto=False, check=False)
         new, old = (Path(d)/'README.md').read_text(), (root/'README.md').read_text() if (root/'README.md').exists() else ''
     if new != old:
         sys.stdout.writelines(list(difflib.unified_diff(old.splitlines(True), new.splitlines(True), 'README.md', 'from nbs/index.ipynb'))[:60])

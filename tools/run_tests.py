@@ -5,7 +5,8 @@
 3. every notebook's cells pass (`nbdev_test`, default flags: `notest slow gpu` cells skipped), one
    notebook per check, two at a time
 4. the pytest tests in `tests/` (each test counts)
-5. README.md matches `nbs/index.ipynb`, and the docs build (`_docs/`, one page per notebook)
+5. README.md matches `nbs/index.ipynb`, and the docs build (`_docs/`, one page per notebook) with no
+   defects in its pages (`clip_nb.docs.check_site`: raw Quarto syntax, prompts, broken local links)
 """
 import hashlib, os, subprocess, sys, time, xml.etree.ElementTree as ET
 from concurrent.futures import ThreadPoolExecutor
@@ -73,10 +74,15 @@ def main():
         if r.returncode not in (0, 5): record('pytest run', False, time.time() - t, r.stdout[-3000:])
     t = time.time(); r = run([str(BIN/'clip_nb_docs'), '--check'])
     record('README.md matches nbs/index.ipynb', r.returncode == 0, time.time() - t, r.stdout + r.stderr)
+    # clip_nb_docs checks the pages it writes and exits 1 listing their defects; the check is run here too,
+    # so that this step fails on them whatever the command does
     t = time.time(); r = run([str(BIN/'clip_nb_docs'), '--no-readme', '--no-quarto'])
-    pages = {p.name for p in (ROOT/'_docs').glob('*.html')}
-    ok = r.returncode == 0 and 'index.html' in pages and len(pages) >= len(notebooks())
-    record(f'docs build ({len(pages)} pages in _docs/)', ok, time.time() - t, r.stdout + r.stderr)
+    pages = {p.relative_to(ROOT/'_docs').as_posix() for p in (ROOT/'_docs').rglob('*.html')}
+    from clip_nb.docs import check_site, doc_url
+    problems = check_site(ROOT/'_docs', doc_url()) if r.returncode == 0 else []
+    ok = r.returncode == 0 and not problems and 'index.html' in pages and len(pages) >= len(notebooks())
+    record(f'docs build ({len(pages)} pages in _docs/, checked)', ok, time.time() - t,
+           r.stdout + r.stderr[-6000:] + ''.join(f'{p}\n' for p in problems))
     passed = sum(ok for _, ok, _ in results); failed = len(results) - passed
     print(f'\nmake test: {time.time() - t0:.0f}s')
     print(f'{passed} passed, {failed} failed')
