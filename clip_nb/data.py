@@ -32,13 +32,13 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 from .core import atomic_write, cache_dir, image_weights, save_json
 
 # %% auto #0
-__all__ = ['SPLIT_NAMES', 'FORMATS', 'CSV_COLUMNS', 'IMAGE_DIRS', 'SYNTH_COLOURS', 'SYNTH_BACKGROUNDS', 'TUXPAINT_PACKAGE',
-           'DataError', 'ReadReport', 'CaptionFormat', 'register_format', 'detect_format', 'check_image', 'hash_split',
-           'read_pairs', 'BadImageError', 'load_image', 'PadToSquare', 'ImageTransform', 'image_transform',
-           'TextCollate', 'BadImage', 'unique_images', 'text_to_image', 'PairsDataset', 'ImagesDataset',
-           'CaptionsDataset', 'Collate', 'OneCaptionPerImageSampler', 'DistinctImagesBatchSampler', 'make_loader',
-           'set_epoch', 'train_loader', 'image_loader', 'caption_loader', 'write_captions', 'synth_pairs', 'show_batch',
-           'SampleUnavailable', 'tuxpaint_available', 'tuxpaint_sample']
+__all__ = ['SPLIT_NAMES', 'FORMATS', 'CSV_COLUMNS', 'IMAGE_DIRS', 'SYNTH_COLOURS', 'SYNTH_BACKGROUNDS', 'FLICKR8K_LAYOUTS',
+           'TUXPAINT_PACKAGE', 'DataError', 'ReadReport', 'CaptionFormat', 'register_format', 'detect_format',
+           'check_image', 'hash_split', 'read_pairs', 'BadImageError', 'load_image', 'PadToSquare', 'ImageTransform',
+           'image_transform', 'TextCollate', 'BadImage', 'unique_images', 'text_to_image', 'PairsDataset',
+           'ImagesDataset', 'CaptionsDataset', 'Collate', 'OneCaptionPerImageSampler', 'DistinctImagesBatchSampler',
+           'make_loader', 'set_epoch', 'train_loader', 'image_loader', 'caption_loader', 'write_captions',
+           'synth_pairs', 'synth_flickr8k', 'show_batch', 'SampleUnavailable', 'tuxpaint_available', 'tuxpaint_sample']
 
 # %% ../nbs/01_data.ipynb #578ec187
 class DataError(ValueError):
@@ -287,6 +287,15 @@ def _from_file(path:Path, names:list, explicit:bool):
             return (path.parent.parent if up else path.parent), FORMATS[n], [path], []
     raise DataError(f'{path.name} is not a caption file of a known layout; looked for {_looked_for(names)}. Pass format=…')
 
+def _deeper(path:Path, names:list, depth:int=3) -> list[Path]:
+    "Folders below `path` (at most `depth` levels) that hold a caption file of one of the layouts `names`: a download unpacked one level too deep."
+    hits = []
+    for folder, dirs, _ in os.walk(path):
+        level = len(Path(folder).relative_to(path).parts)
+        if level and any(FORMATS[n].find(Path(folder)) for n in names): hits.append(Path(folder))
+        if level >= depth: dirs.clear()
+    return sorted(hits)
+
 def detect_format(path:str|Path, # a data folder or a caption file
                   format:str='auto' # a name in `FORMATS`, or 'auto'
                  ) -> tuple[Path, CaptionFormat, list[Path], list[str]]:
@@ -299,8 +308,11 @@ def detect_format(path:str|Path, # a data folder or a caption file
     found = {n: fs for n in names if (fs := FORMATS[n].find(path))}
     if not found:
         seen = sorted(p.name + '/'*p.is_dir() for p in path.iterdir())
+        deeper = _deeper(path, names)
         raise DataError(f'no caption files found in {path}. Looked for {_looked_for(names)}. The folder holds: '
-                        f'{", ".join(seen[:12]) + (" …" if len(seen) > 12 else "") or "nothing"}. Pass format=… or the caption file itself.')
+                        f'{", ".join(seen[:12]) + (" …" if len(seen) > 12 else "") or "nothing"}. '
+                        + (f'Caption files lie deeper, in {", ".join(map(str, deeper[:3]))}: pass that folder.' if deeper
+                           else 'Pass format=… or the caption file itself.'))
     name = next(iter(found))
     return path, FORMATS[name], found[name], [n for n in found if n != name]
 
@@ -705,6 +717,30 @@ def synth_pairs(n:int=64,   # images
         rows += [(name, re.sub(r'\ba (?=[aeiou])', 'an ', _TEMPLATES[t].format(**words))) for t in [0, *sorted(extra)]]
     write_captions(root/'captions.txt', rows)
     save_json(spec, root/_DONE)
+    return root
+
+# %% ../nbs/01_data.ipynb #cc67727c
+FLICKR8K_LAYOUTS = ('kaggle', 'original', 'karpathy')
+
+def synth_flickr8k(root:str|Path,        # the folder to write
+                   layout:str='kaggle',   # 'kaggle', 'original' or 'karpathy' (see `FLICKR8K_LAYOUTS`)
+                   n:int=30, size:int=64, seed:int=0) -> Path:
+    "A tiny stand-in for a Flickr8k download in one of its layouts: the synthetic shapes, split 2/3 : 1/6 : 1/6 where the layout has a split."
+    if layout not in FLICKR8K_LAYOUTS: raise ValueError(f'layout={layout!r}: use one of {FLICKR8K_LAYOUTS}')
+    root = Path(root)
+    if layout == 'kaggle': return synth_pairs(n, size, root, seed)   # Images/ + captions.txt, no split lists (as on Kaggle)
+    shapes = read_pairs(synth_pairs(n, size, root/'.shapes', seed), verbose=False)
+    names = sorted(shapes.image.map(lambda p: Path(p).name).unique())
+    split = dict(zip(names, np.repeat(['train', 'val', 'test'], [n - 2*(n//6), n//6, n//6])))
+    (root/'Flicker8k_Dataset').mkdir(parents=True, exist_ok=True) # sic: the archive's own spelling
+    for p in shapes.image.unique(): shutil.copyfile(p, root/'Flicker8k_Dataset'/Path(p).name)
+    caps = shapes.assign(name=shapes.image.map(lambda p: Path(p).name)).groupby('name', sort=True).caption.apply(list)
+    if layout == 'original':
+        (root/'Flickr8k.token.txt').write_text(''.join(f'{k}#{i}\t{c}\n' for k, cs in caps.items() for i, c in enumerate(cs)))
+        for s, f in _F8K_LISTS.items(): (root/f).write_text(''.join(f'{k}\n' for k in names if split[k] == s))
+    else: save_json({'dataset': 'flickr8k', 'images': [{'filename': k, 'split': split[k], 'sentences': [{'raw': c} for c in cs]}
+                                                       for k, cs in caps.items()]}, root/'dataset_flickr8k.json')
+    shutil.rmtree(root/'.shapes')
     return root
 
 # %% ../nbs/01_data.ipynb #2b40d43c

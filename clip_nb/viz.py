@@ -174,7 +174,7 @@ _CSS = dict(query_box='query', k='k', button='search', example='example', images
 def _build(self:Explorer, k:int, max_k:int, choices:pd.DataFrame):
     "Create the widgets and lay them out; each gets its CSS class `clip-nb-…` (see `_CSS`)."
     L = W.Layout
-    self.query_box = W.Text(placeholder='describe a picture, e.g. a red circle', layout=L(width='280px'))
+    self.query_box = W.Text(placeholder='describe a picture, e.g. a red circle, and press Enter', continuous_update=False, layout=L(width='300px'))
     self.k = W.IntSlider(value=k, min=1, max=max(max_k, k), description='k', style={'description_width': '1.5em'}, layout=L(width='220px'))
     self.button = W.Button(description='Search', button_style='primary', icon='search')
     self.example = W.Button(description='random caption', icon='random', tooltip='search for a random caption of the data set',
@@ -182,8 +182,8 @@ def _build(self:Explorer, k:int, max_k:int, choices:pd.DataFrame):
     self.images_box = W.HBox(layout=L(flex_flow='row wrap'))
     self.picker = W.Dropdown(options=list(zip(_labels(choices.image), choices.index)), value=None, description='image')
     self.upload = W.FileUpload(accept='image/*', multiple=False, description='upload')
-    self.picked_image, self.captions_box = W.Image(format='jpeg', layout=self._square()), W.HTML()
-    self.status = W.Label('type a description and press Search, or pick an image')
+    self.picked_image, self.captions_box = W.Image(format='jpeg', layout=self._square(display='none')), W.HTML() # shown once picked
+    self.status = W.Label('type a description and press Enter (or Search), or pick an image')
     self.widget = W.VBox([W.HBox([self.query_box, self.k, self.button, self.example], layout=L(flex_flow='row wrap')), self.images_box,
                           W.HBox([self.picker, self.upload]), W.HBox([self.picked_image, self.captions_box]), self.status])
     for attr, css in _CSS.items(): getattr(self, attr).add_class(f'clip-nb-{css}')
@@ -193,12 +193,23 @@ def _build(self:Explorer, k:int, max_k:int, choices:pd.DataFrame):
 def _wire(self:Explorer):
     "Connect the buttons, the picker and the upload to `query` and `pick`."
     self.button.on_click(lambda _: self._safely(self.query, self.query_box.value, self.k.value))
+    self.query_box.observe(lambda c: self._safely(self._submitted, c.new), 'value') # Enter (the box syncs on Enter or leaving it)
     self.example.on_click(lambda _: self._safely(self._example))
     self.picker.observe(lambda c: c.new is not None and self._safely(self.pick, c.new), 'value')
-    self.upload.observe(lambda c: c.new and self._safely(self.pick, bytes(c.new[0]['content'])), 'value')
+    self.upload.observe(lambda c: c.new and self._safely(self.pick, _upload_bytes(c.new)), 'value')
 
 @patch
-def _square(self:Explorer) -> W.Layout: return W.Layout(width=f'{self.thumb}px', height=f'{self.thumb}px', object_fit='contain')
+def _square(self:Explorer, **kw) -> W.Layout: return W.Layout(width=f'{self.thumb}px', height=f'{self.thumb}px', object_fit='contain', **kw)
+
+@patch
+def _submitted(self:Explorer, text:str):
+    "A new text in the query box (Enter, or leaving the box): search for it; an emptied box waits."
+    if text.strip(): return self.query(text)
+
+def _upload_bytes(value) -> bytes:
+    "The file's bytes from a `FileUpload` value: a tuple of dicts in ipywidgets 8, a dict by file name in 7."
+    item = next(iter(value.values())) if isinstance(value, dict) else value[0]
+    return bytes(item['content'])
 
 @patch
 def _safely(self:Explorer, f, *args):
@@ -233,9 +244,12 @@ def query(self:Explorer, text:str, # what to look for
 
 @patch
 def _card(self:Explorer, row, hit:bool) -> W.VBox:
-    "One result: the thumbnail, rank and score, a green frame and ✓ when it is the ground truth."
+    "One result: the thumbnail, rank, score and caption (or file name), a green frame and ✓ when it is the ground truth."
     img = W.Image(value=image_bytes(row.image, self.thumb), format='jpeg', layout=self._square())
-    label = W.HTML(f'<b>{row.rank}.</b> {row.score:.3f}' + (f' <span style="color:{TRUTH_COLOUR}">{MARK}</span>' if hit else ''))
+    text = str(getattr(row, 'caption', '') or '') or Path(row.image).name
+    label = W.HTML(f'<b>{row.rank}.</b> {row.score:.3f}' + (f' <span style="color:{TRUTH_COLOUR}">{MARK}</span>' if hit else '')
+                   + f'<div class="clip-nb-card-text" title="{html.escape(text)}" style="width:{self.thumb}px; font-size:85%; line-height:1.25;'
+                   f' overflow:hidden; display:-webkit-box; -webkit-line-clamp:2; -webkit-box-orient:vertical">{html.escape(text)}</div>')
     card = W.VBox([img, label], layout=W.Layout(border=f'3px solid {TRUTH_COLOUR}' if hit else '3px solid transparent', **_CARD))
     card.add_class('clip-nb-card')
     if hit: card.add_class('clip-nb-truth')
@@ -279,7 +293,7 @@ def pick(self:Explorer, image, # a row of `retriever.images`, an image path, a P
     self.picked, k = query, self.k.value if k is None else int(k)
     self.captions_result = r = self.retriever.search_image(query, k=k, target='text')
     hits = _truth_rows(r, truth)
-    self.picked_image.value = image_bytes(query, self.thumb)
+    self.picked_image.value = image_bytes(query, self.thumb); self.picked_image.layout.display = None
     self.captions_box.value = _captions_html(r, hits)
     self.status.value = f'{len(r)} captions for {name} in {r.seconds:.3f} s{_rank_note(r, hits, truth)}'
     return r

@@ -2,20 +2,19 @@
 
 JupyterLab is started on 127.0.0.1 with a token and a free port, on a notebook that trains a tiny
 model on the synthetic set, indexes it and displays the explorer; headless Debian Chromium, driven
-by Playwright, runs all cells, types a query, clicks Search, waits for the result images, checks
-their count and the status line, uploads an image, picks another, checks their captions, and saves
-a screenshot (into the test's temporary folder). The server is stopped by its PID whatever happens.
+by Playwright, runs all cells, checks that no picked-image slot shows before a pick, types a query
+and presses Enter, waits for the result images, checks their count, their captions and the status
+line, uploads an image, picks another, checks their captions, and saves a screenshot (into the
+test's temporary folder). The server is stopped by its PID whatever happens.
 
 Chromium comes from Debian (`tools/ensure_browser.sh` installs it when missing); Playwright only
 drives it (never `playwright install`). The test skips only when Chromium cannot be found or
 installed.
 
-The committed screenshot `nbs/images/explorer.png` is made by the same code on a real run:
+The committed screenshot `nbs/images/explorer.png` (the README's) is made by the same code on
+tutorial 01 — the Tux Paint sample and the run trained there — run whole in JupyterLab:
 
-    clip_nb train --data "$(python -c 'from clip_nb.data import tuxpaint_sample; print(tuxpaint_sample())')" \\
-        --preset offline --epochs 8 --out /tmp/tux_run
-    python tests/test_explorer_browser.py --run /tmp/tux_run --data <the sample> --query "a red apple" \\
-        --pick animals/birds/hen.jpg --shot nbs/images/explorer.png
+    python tests/test_explorer_browser.py --query "a red apple" --pick animals/birds/hen.jpg --shot nbs/images/explorer.png
 """
 from __future__ import annotations
 
@@ -129,9 +128,12 @@ def drive(url:str, browser_path:str, shot:Path, query:str, pick:int|str, k:int=K
                                        arg=[before, pattern], timeout=30_000)
                 return page.inner_text('.clip-nb-status')
 
-            page.fill('.clip-nb-query input', query)
-            seen['status'] = status_after(lambda: page.click('.clip-nb-search'), 'images in')
+            # before any pick, the picked-image slot is hidden (no broken-image icon)
+            seen['picked_shown_before'] = page.evaluate("() => { const i = document.querySelector('.clip-nb-picked'); return !!i && i.offsetParent !== null; }")
+            page.fill('.clip-nb-query input', query)   # type the query and press Enter, as a user does
+            seen['status'] = status_after(lambda: page.press('.clip-nb-query input', 'Enter'), 'images in')
             seen['images'] = page.locator('.clip-nb-results .clip-nb-card img').count()
+            seen['card_texts'] = page.locator('.clip-nb-results .clip-nb-card-text').all_inner_texts()
             page.wait_for_function("() => [...document.querySelectorAll('.clip-nb-results img')].every(i => i.complete)", timeout=10_000)
             seen['loaded'] = page.evaluate("() => [...document.querySelectorAll('.clip-nb-results img')].filter(i => i.naturalWidth > 0).length")
             if upload is not None:  # the FileUpload button opens a file chooser (its <input type=file> is not in the page)
@@ -147,17 +149,17 @@ def drive(url:str, browser_path:str, shot:Path, query:str, pick:int|str, k:int=K
             page.locator('.clip-nb-explorer').scroll_into_view_if_needed()
             page.evaluate("() => document.querySelector('.clip-nb-explorer').scrollIntoView({block: 'end'})")
             shot.parent.mkdir(parents=True, exist_ok=True)
-            page.screenshot(path=str(shot))
+            page.locator('.jp-CodeCell', has=page.locator('.clip-nb-explorer')).screenshot(path=str(shot)) # the cell: its code and the explorer
         finally: browser.close()
     return seen
 
 
-def explorer_in_lab(setup:str, work:Path, shot:Path, query:str, pick:int|str=3, k:int=K, upload:Path|None=None) -> dict:
-    "Everything: JupyterLab on a generated notebook, the browser session, the server stopped."
+def explorer_in_lab(nb:str|Path, work:Path, shot:Path, query:str, pick:int|str=3, k:int=K, upload:Path|None=None, timeout_s:float=150) -> dict:
+    "Everything: JupyterLab on a notebook (a copy of the file `nb`, or one generated around the setup code `nb`), the browser session, the server stopped."
     browser_path, why = chromium()
     if browser_path is None: pytest.skip(f'Chromium is not installed and tools/ensure_browser.sh could not install it: {why}')
     nbdir = work/'nbs'; nbdir.mkdir(parents=True)
-    (nbdir/'explorer.ipynb').write_text(json.dumps(notebook(setup, k)))
+    (nbdir/'explorer.ipynb').write_text(Path(nb).read_text() if isinstance(nb, Path) else json.dumps(notebook(nb, k)))
     cfg = work/'jupyter'
     (cfg/'config'/'labconfig').mkdir(parents=True)  # no news pop-up in the screenshot
     (cfg/'config'/'labconfig'/'page_config.json').write_text(json.dumps({'disabledExtensions': {'@jupyterlab/apputils-extension:announcements': True}}))
@@ -168,7 +170,7 @@ def explorer_in_lab(setup:str, work:Path, shot:Path, query:str, pick:int|str=3, 
     proc = start_lab(nbdir, port, token, env)
     try:
         wait_ready(proc, port, token, work/'lab.log')
-        return drive(f'http://127.0.0.1:{port}/lab/tree/explorer.ipynb?token={token}', browser_path, shot, query, pick, k, upload)
+        return drive(f'http://127.0.0.1:{port}/lab/tree/explorer.ipynb?token={token}', browser_path, shot, query, pick, k, upload, timeout_s)
     finally: stop(proc)
 
 
@@ -179,8 +181,10 @@ def test_explorer_in_jupyterlab(tmp_path):
     from PIL import Image, ImageDraw
     im = Image.new('RGB', (96, 96), 'white'); ImageDraw.Draw(im).ellipse((20, 20, 76, 76), fill='red'); im.save(upload)
     seen = explorer_in_lab(synth_setup(tmp_path/'work'), tmp_path, shot, query='a large red circle on a blue background', upload=upload)
+    assert not seen['picked_shown_before'], 'the picked-image slot shows (a broken image) before any pick'
     assert seen['images'] == K and seen['loaded'] == K, seen
-    assert re.fullmatch(rf'{K} images in \d+\.\d{{3}} s', seen['status']), seen['status']
+    assert re.fullmatch(rf'{K} images in \d+\.\d{{3}} s', seen['status']), seen['status']   # Enter in the query box searched
+    assert len(seen['card_texts']) == K and all(re.search(r'\b(circle|square|triangle|diamond)\b', t) for t in seen['card_texts']), seen['card_texts']
     assert re.fullmatch(rf'{K} captions for the uploaded image in \d+\.\d{{3}} s', seen['upload_status']), seen['upload_status']
     assert len(seen['captions']) == K and all(re.match(r'\d\.\d{3}\b', c) for c in seen['captions']), seen['captions']
     assert re.fullmatch(rf'{K} captions for synth_\d{{5}}\.png in \d+\.\d{{3}} s · ground truth (at rank \d+|not in the top {K})', seen['pick_status']), seen['pick_status']
@@ -189,21 +193,18 @@ def test_explorer_in_jupyterlab(tmp_path):
 
 
 def main():
-    "Screenshot the explorer on an existing run (and its data) into --shot, for the docs."
+    "Screenshot the explorer of tutorial 01 (the Tux Paint sample, the trained run) into --shot, for the README."
     ap = argparse.ArgumentParser(description=main.__doc__)
-    ap.add_argument('--run', required=True, help='a run folder (clip_nb train --out)')
-    ap.add_argument('--data', required=True, help='its data folder (indexed into RUN/explorer-index once)')
+    ap.add_argument('--notebook', default=str(ROOT/'nbs'/'tutorials'/'01_offline_sample.ipynb'), help='the notebook that shows the explorer')
     ap.add_argument('--shot', required=True, help='the PNG to write')
     ap.add_argument('--query', default='a red apple')
     ap.add_argument('--pick', default='3', help='a row of the picker, or an image label')
-    ap.add_argument('--k', type=int, default=5)
+    ap.add_argument('--k', type=int, default=6)
     ap.add_argument('--width', type=int, default=1000, help='the PNG width in pixels at most')
     a = ap.parse_args()
-    setup = (f"from clip_nb.data import read_pairs\nrun_dir = Path({str(Path(a.run).resolve())!r})\n"
-             f"index_dir = run_dir/'explorer-index'\nif not (index_dir).exists(): build_run_index(run_dir, read_pairs({str(Path(a.data).resolve())!r}, verbose=False), index_dir, progress=False)")
     with tempfile.TemporaryDirectory() as work:
         raw = Path(work)/'raw.png'
-        print(explorer_in_lab(setup, Path(work), raw, a.query, int(a.pick) if a.pick.isdigit() else a.pick, a.k))
+        print(explorer_in_lab(Path(a.notebook), Path(work), raw, a.query, int(a.pick) if a.pick.isdigit() else a.pick, a.k, timeout_s=900))
         from PIL import Image
         im = Image.open(raw).convert('RGB')
         if im.width > a.width: im = im.resize((a.width, round(im.height * a.width / im.width)), Image.LANCZOS)
