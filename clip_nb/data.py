@@ -29,7 +29,7 @@ from matplotlib.figure import Figure
 from PIL import Image, ImageDraw, ImageOps
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from .core import atomic_write, cache_dir, image_weights, save_json
+from .core import atomic_write, cache_dir, file_lock, image_weights, save_json
 
 # %% auto #0
 __all__ = ['SPLIT_NAMES', 'FORMATS', 'CSV_COLUMNS', 'IMAGE_DIRS', 'SYNTH_COLOURS', 'SYNTH_BACKGROUNDS', 'FLICKR8K_LAYOUTS',
@@ -702,7 +702,14 @@ def synth_pairs(n:int=64,   # images
                 seed:int=0) -> Path:
     "A coloured-shapes data set of `n` images with 2–5 captions each, in the Flickr8k Kaggle layout; deterministic."
     root, spec = Path(root) if root else cache_dir('synth')/f'n{n}_size{size}_seed{seed}', dict(n=n, size=size, seed=seed, version=_SYNTH_VERSION)
-    if (root/_DONE).exists() and json.loads((root/_DONE).read_text()) == spec: return root
+    done = lambda: (root/_DONE).exists() and json.loads((root/_DONE).read_text()) == spec
+    if done(): return root
+    # two processes asking for the same set at once: one writes it, the other waits and finds it finished
+    with file_lock(cache_dir('locks')/(hashlib.sha256(str(root.resolve()).encode()).hexdigest()[:16] + '.lock')):
+        if done(): return root
+        return _write_synth(root, spec, n, size, seed)
+
+def _write_synth(root:Path, spec:dict, n:int, size:int, seed:int) -> Path:
     rng = np.random.default_rng(seed)
     combos = [c for c in np.ndindex(len(_SHAPES), len(SYNTH_COLOURS), 2, len(SYNTH_BACKGROUNDS)) if c[3] != c[1] + 3]
     picks = rng.permutation(len(combos))[:n] if n <= len(combos) else rng.integers(len(combos), size=n)

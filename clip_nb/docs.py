@@ -186,7 +186,11 @@ def _joined(o:dict) -> dict:
     if isinstance(o.get('text'), list): o['text'] = ''.join(o['text'])
     if 'data' in o: o['data'] = {k: ''.join(v) if isinstance(v, list) else v for k, v in o['data'].items()}
     if 'text/markdown' in o.get('data', {}): o['data']['text/markdown'] = quarto_to_html(o['data']['text/markdown'])
+    if _WIDGET in o.get('data', {}): # a live widget has no static form: its text repr ("VBox(children=…") would only confuse
+        o['data'] = {'text/html': '<p class="widget-note"><em>An interactive widget: run the notebook to use it.</em></p>'}
     return o
+
+_WIDGET = 'application/vnd.jupyter.widget-view+json'
 
 def _for_render(nb):
     "Prepare a processed notebook for nbconvert: strip directives, drop front matter and hidden sources."

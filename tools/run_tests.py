@@ -3,13 +3,13 @@
 1. notebooks are clean (`nbdev_clean` changes nothing)
 2. the package is in sync with the notebooks (`nbdev_export` changes nothing)
 3. every notebook's cells pass (`nbdev_test`, default flags: `notest slow gpu` cells skipped), one
-   notebook per check, two at a time
-4. the pytest tests in `tests/` (each test counts)
+   notebook per check, and 4. the pytest tests in `tests/` (each test counts): one job per notebook
+   and per test file, two jobs at a time, the longest first
 5. README.md matches `nbs/index.ipynb`, and the docs build (`_docs/`, one page per notebook) with no
    defects in its pages (`clip_nb.docs.check_site`: raw Quarto syntax, prompts, broken local links)
 """
 import hashlib, os, subprocess, sys, time, xml.etree.ElementTree as ET
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -46,11 +46,50 @@ def notebooks():
     return sorted(Path(f) for f in nbglob(get_config().nbs_path))
 
 
-def test_notebook(nb):
+ENV = dict(os.environ, OMP_NUM_THREADS='1', MKL_NUM_THREADS='1', TOKENIZERS_PARALLELISM='false')
+# seconds each job took on the project's 2-core machine: the pool starts the long ones first
+LONG = {'08_cli.ipynb': 90, 'test_requirements.py': 60, '01_offline_sample.ipynb': 50, 'test_readme.py': 50, 'test_notebooks.py': 45,
+        'test_resume.py': 35, '02_flickr8k_paper.ipynb': 25, '02_encoders.ipynb': 25, '05a_prior.ipynb': 22, '09_docs.ipynb': 21,
+        'test_explorer_browser.py': 20, 'README.md matches nbs/index.ipynb': 22, 'docs build': 22, 'test_export_resume.py': 18, 'test_accelerate.py': 17}
+
+
+def test_notebook(nb) -> list[tuple]:
+    "`nbdev_test` on one notebook: one record."
     t = time.time()
-    env = dict(os.environ, OMP_NUM_THREADS='1', MKL_NUM_THREADS='1', TOKENIZERS_PARALLELISM='false')
-    r = run([str(BIN/'nbdev_test'), '--path', str(nb), '--n_workers', '0'], env=env)
-    return nb, r.returncode == 0, time.time() - t, r.stdout + r.stderr
+    r = run([str(BIN/'nbdev_test'), '--path', str(nb), '--n_workers', '0'], env=ENV)
+    return [(f'nbdev_test {nb.relative_to(ROOT)}', r.returncode == 0, time.time() - t, (r.stdout + r.stderr)[-6000:])]
+
+
+def readme_check(_=None) -> list[tuple]:
+    "README.md is what `nbs/index.ipynb` gives (the site is built into a temporary folder and checked on the way)."
+    t = time.time(); r = run([str(BIN/'clip_nb_docs'), '--check'])
+    return [('README.md matches nbs/index.ipynb', r.returncode == 0, time.time() - t, r.stdout + r.stderr)]
+
+
+def docs_build(_=None) -> list[tuple]:
+    "The site in `_docs/`: one page per notebook, with no defects in its pages (`clip_nb.docs.check_site`)."
+    # clip_nb_docs checks the pages it writes and exits 1 listing their defects; the check is run here too,
+    # so that this step fails on them whatever the command does
+    t = time.time(); r = run([str(BIN/'clip_nb_docs'), '--no-readme', '--no-quarto'])
+    pages = {p.relative_to(ROOT/'_docs').as_posix() for p in (ROOT/'_docs').rglob('*.html')}
+    from clip_nb.docs import check_site, doc_url
+    problems = check_site(ROOT/'_docs', doc_url()) if r.returncode == 0 else []
+    ok = r.returncode == 0 and not problems and 'index.html' in pages and len(pages) >= len(notebooks())
+    return [(f'docs build ({len(pages)} pages in _docs/, checked)', ok, time.time() - t, r.stdout + r.stderr[-6000:] + ''.join(f'{p}\n' for p in problems))]
+
+
+def test_file(path) -> list[tuple]:
+    "pytest on one file: a record per test case that ran (skips are printed, not counted)."
+    t = time.time(); junit = ROOT/'.pytest_cache'/f'junit-{path.stem}.xml'; junit.parent.mkdir(exist_ok=True)
+    r = run([str(BIN/'python'), '-m', 'pytest', '-q', '-rs', '-p', 'no:cacheprovider', f'--junitxml={junit}', str(path)], env=ENV)
+    recs, out = [], r.stdout[-4000:] + r.stderr[-2000:]
+    if junit.exists():
+        for case in ET.parse(junit).getroot().iter('testcase'):
+            bad = case.find('failure') is not None or case.find('error') is not None
+            if case.find('skipped') is None: recs.append((f"pytest {case.get('classname')}.{case.get('name')}", not bad, float(case.get('time', 0)), out))
+    if r.returncode not in (0, 5) and not any(not ok for _, ok, _, _ in recs): recs.append((f'pytest {path.name}', False, time.time() - t, out))
+    if 'SKIPPED' in r.stdout: print(''.join(l + '\n' for l in r.stdout.splitlines() if 'SKIPPED' in l), end='', flush=True)
+    return recs
 
 
 def main():
@@ -59,30 +98,14 @@ def main():
                  'Run `nbdev_clean` (it has now cleaned them) and commit the notebooks.')
     unchanged_by('nbdev_export', 'clip_nb/*.py', 'package files changed by nbdev_export',
                  'The package was out of sync with the notebooks: run `nbdev_export` and commit clip_nb/.')
+    # the notebooks and the pytest files, two at a time, the longest first (this machine has 2 cores)
+    jobs = [(f'nbdev_test {nb.relative_to(ROOT)}', test_notebook, nb) for nb in notebooks()]
+    jobs += [(f'pytest {t.relative_to(ROOT)}', test_file, t) for t in sorted((ROOT/'tests').glob('test_*.py'))]
+    jobs += [('README.md matches nbs/index.ipynb', readme_check, None), ('docs build', docs_build, None)]
+    jobs.sort(key=lambda j: -LONG.get(Path(j[2]).name if j[2] else j[0], 0))
     with ThreadPoolExecutor(2) as ex:
-        for nb, ok, secs, out in ex.map(test_notebook, notebooks()):
-            record(f'nbdev_test {nb.relative_to(ROOT)}', ok, secs, out[-6000:])
-    tests = sorted((ROOT/'tests').glob('test_*.py'))
-    if tests:
-        t = time.time(); junit = ROOT/'.pytest_cache'/'junit.xml'
-        r = run([str(BIN/'python'), '-m', 'pytest', '-q', '-p', 'no:cacheprovider', f'--junitxml={junit}', 'tests'],
-                env=dict(os.environ, OMP_NUM_THREADS='1'))
-        print(r.stdout[-4000:], r.stderr[-2000:], sep='\n')
-        for case in ET.parse(junit).getroot().iter('testcase'):
-            bad = case.find('failure') is not None or case.find('error') is not None
-            if case.find('skipped') is None: record(f"pytest {case.get('classname')}.{case.get('name')}", not bad, float(case.get('time', 0)))
-        if r.returncode not in (0, 5): record('pytest run', False, time.time() - t, r.stdout[-3000:])
-    t = time.time(); r = run([str(BIN/'clip_nb_docs'), '--check'])
-    record('README.md matches nbs/index.ipynb', r.returncode == 0, time.time() - t, r.stdout + r.stderr)
-    # clip_nb_docs checks the pages it writes and exits 1 listing their defects; the check is run here too,
-    # so that this step fails on them whatever the command does
-    t = time.time(); r = run([str(BIN/'clip_nb_docs'), '--no-readme', '--no-quarto'])
-    pages = {p.relative_to(ROOT/'_docs').as_posix() for p in (ROOT/'_docs').rglob('*.html')}
-    from clip_nb.docs import check_site, doc_url
-    problems = check_site(ROOT/'_docs', doc_url()) if r.returncode == 0 else []
-    ok = r.returncode == 0 and not problems and 'index.html' in pages and len(pages) >= len(notebooks())
-    record(f'docs build ({len(pages)} pages in _docs/, checked)', ok, time.time() - t,
-           r.stdout + r.stderr[-6000:] + ''.join(f'{p}\n' for p in problems))
+        for fut in as_completed([ex.submit(fn, arg) for _, fn, arg in jobs]):
+            for rec in fut.result(): record(*rec)
     passed = sum(ok for _, ok, _ in results); failed = len(results) - passed
     print(f'\nmake test: {time.time() - t0:.0f}s')
     print(f'{passed} passed, {failed} failed')
