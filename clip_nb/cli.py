@@ -13,14 +13,14 @@ import os
 import shutil
 import sys
 import time
-from dataclasses import fields
+from dataclasses import asdict, fields
 from pathlib import Path
 
 from . import __version__
 from .config import TrainConfig
 
 # %% auto #0
-__all__ = ['COMMANDS', 'DEMO_QUERIES', 'build_parser', 'command', 'main', 'run_demo', 'console']
+__all__ = ['COMMANDS', 'DEMO_QUERIES', 'build_parser', 'at_least', 'command', 'main', 'run_demo', 'console']
 
 # %% ../nbs/08_cli.ipynb #d2a36cfe
 def build_parser() -> argparse.ArgumentParser:
@@ -34,6 +34,26 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 COMMANDS:dict = {}
+
+def at_least(lo:int|float, kind=int):
+    "An argparse type: a number (`int` or `float`) ≥ `lo`, refused with its accepted range."
+    def parse(s:str):
+        try: v = kind(s)
+        except ValueError: raise argparse.ArgumentTypeError(f'{s!r} is not {"an integer" if kind is int else "a number"}') from None
+        if not (v >= lo and (kind is int or v == v and v != float('inf'))): raise argparse.ArgumentTypeError(f'must be {"an integer" if kind is int else "a number"} ≥ {lo}, got {s}')
+        return v
+    parse.__name__ = f'{kind.__name__} ≥ {lo}'
+    return parse
+
+def _images_arg(p):
+    p.add_argument('--check-images', default='header', choices=['header', 'full', 'none'],
+                   help="before the run, open every image ('header', default) or decode it whole ('full', finds truncated files); "
+                        "images found unreadable later are skipped and counted too")
+
+def _read(a):
+    "The pairs table of `--data`, with the image check `--check-images` asks for."
+    from clip_nb.data import read_pairs
+    return read_pairs(a.data, format=a.format, check_images={'none': False}.get(a.check_images, a.check_images))
 
 def command(name:str, help:str, add):
     "Register a sub-command: decorate its `run(args)`, which returns its answer (JSON-ready); `add(parser)` adds its options."
@@ -51,9 +71,11 @@ def main(argv:list[str]|None=None # arguments (default: sys.argv[1:])
     out = sys.stdout
     try:
         with contextlib.redirect_stdout(sys.stderr) if args.json else contextlib.nullcontext(): answer = args.func(args)
-    except (OSError, ValueError, RuntimeError) as e:
+    except Exception as e: # whatever went wrong ends in one line; CLIP_NB_DEBUG=1 keeps the traceback
         if os.environ.get('CLIP_NB_DEBUG'): raise
-        print(f'clip_nb {args.command}: error: {e}', file=sys.stderr); return 1
+        known = isinstance(e, (OSError, ValueError, RuntimeError, FloatingPointError))
+        print(f'clip_nb {args.command}: error: {e}' if known else f'clip_nb {args.command}: error: {type(e).__name__}: {e} '
+              '(unexpected: CLIP_NB_DEBUG=1 shows where it happened; please report it)', file=sys.stderr); return 1
     if args.json:
         for a in answer if isinstance(answer, list) else [answer]: print(json.dumps(a), file=out, flush=True)
     return 0
@@ -73,16 +95,22 @@ def _train_args(p):
     p.add_argument('--prior', choices=['none', 'conse'], default='none',
                    help="'conse': after training, fuse the ConSE zero-shot prior from the image tower's classifier (tuned on validation)")
     p.add_argument('--zero-shot', action='store_true', help='no training: a run with the ConSE prior alone (tuned on validation when there is one)')
-    p.add_argument('--resume', action='store_true', help='continue the run in --out from its last checkpoint')
+    p.add_argument('--resume', action='store_true', help='continue the run in --out from its last checkpoint (more --epochs continue it further)')
+    p.add_argument('--overwrite', action='store_true', help='replace the run --out holds (a folder of other files is never replaced)')
+    _images_arg(p)
     p.add_argument('--progress', action=argparse.BooleanOptionalAction, default=True,
                    help='progress bars in a terminal or notebook, a plain line per epoch in a log file or pipe')
+    # the training options: left out of the namespace unless given, so that a resume can tell a change from a default
     for f in fields(TrainConfig):
-        if f.name in ('precision',): p.add_argument('--precision', default='auto', choices=['auto', 'bf16', 'fp16', 'fp32']); continue
-        flag, typ = '--' + f.name.replace('_', '-'), str(f.type).replace(' ', '')
-        if typ == 'bool': p.add_argument(flag, action=argparse.BooleanOptionalAction, default=f.default, help=f'(default: {f.default})')
-        elif typ == 'bool|None': p.add_argument(flag, action=argparse.BooleanOptionalAction, default=None, help='(default: automatic)')
-        else:
-            p.add_argument(flag, type={'int': int, 'float': float}.get(typ.split('|')[0], str), default=f.default, help=f'(default: {f.default})')
+        flag, typ, kw = '--' + f.name.replace('_', '-'), str(f.type).replace(' ', ''), dict(default=argparse.SUPPRESS, help=f'(default: {f.default})')
+        if f.name == 'precision': p.add_argument(flag, choices=['auto', 'bf16', 'fp16', 'fp32'], **kw)
+        elif typ in ('bool', 'bool|None'): p.add_argument(flag, action=argparse.BooleanOptionalAction, **{**kw, 'help': '(default: automatic)' if typ != 'bool' else kw['help']})
+        else: p.add_argument(flag, type={'int': int, 'float': float}.get(typ.split('|')[0], str), **kw)
+
+def _options(a, saved:TrainConfig|None=None) -> TrainConfig:
+    "The training options: those given on the command line over `saved` (a resumed run's) or the defaults; checked."
+    given = {f.name: getattr(a, f.name) for f in fields(TrainConfig) if hasattr(a, f.name)}
+    return TrainConfig.from_dict({**(asdict(saved) if saved else {}), **given})
 
 def _zero_shot(a, df, out:Path, over:dict) -> dict:
     "A run folder with the prior alone: no training."
@@ -96,25 +124,23 @@ def _zero_shot(a, df, out:Path, over:dict) -> dict:
 @command('train', 'train a dual encoder on image-caption pairs', _train_args)
 def _train(a) -> dict:
     from clip_nb.core import seed_everything
-    from clip_nb.data import read_pairs
     from clip_nb.encoders import DualEncoder
     from clip_nb.metrics import metrics_table
-    from clip_nb.train import fit, load_run
-    df = read_pairs(a.data, format=a.format)
-    cfg = TrainConfig.from_dict({f.name: getattr(a, f.name) for f in fields(TrainConfig)})
-    out = Path(a.out)
-    if a.resume:
-        if not (out/'last.pt').exists(): raise FileNotFoundError(f'cannot resume: {out}/last.pt does not exist')
-        model = load_run(out, 'last') # the architecture from last.pt; frozen towers from best/
+    from clip_nb.train import check_run_dir, fit, load_checkpoint, load_run, restartable
+    resuming = a.resume and not restartable(a.out) # (a run stopped before its first checkpoint is built afresh, and fit starts it again)
+    out = check_run_dir(a.out, resume=True) if resuming else Path(a.out)
+    if not a.resume and not a.overwrite: check_run_dir(out) # refused before the data are read
+    cfg = _options(a, TrainConfig.from_dict(load_checkpoint(out/'last.pt')['config']) if resuming else None)
+    df = _read(a)
+    if resuming: model = load_run(out, 'last') # the architecture from last.pt; frozen towers from best/
     else:
-        if (out/'last.pt').exists(): raise FileExistsError(f'{out} already holds a run: use --resume to continue it, or another --out')
         seed_everything(cfg.seed)
         over = {k: v for k, v in dict(image_backbone=a.image_backbone, text_backbone=a.text_backbone, head=a.head).items() if v}
         for k in ('image_trainable_blocks', 'text_trainable_layers'):
             if getattr(a, k) is not None: over[k] = None if getattr(a, k) < 0 else getattr(a, k)
-        if a.zero_shot: return _zero_shot(a, df, out, over)
+        if a.zero_shot: return _zero_shot(a, df, check_run_dir(out, overwrite=a.overwrite), over)
         model = DualEncoder.from_preset(a.preset, pretrained=not a.random_init, **over)
-    res = fit(model, df, cfg, run_dir=out, resume=a.resume, progress=a.progress)
+    res = fit(model, df, cfg, run_dir=out, resume=a.resume, overwrite=a.overwrite, progress=a.progress)
     if a.prior == 'conse':
         from clip_nb.prior import tune_prior, write_run
         search = tune_prior(res.model, df)
@@ -134,16 +160,17 @@ def _eval_args(p):
     p.add_argument('--format', default='auto', help='data layout (default: detected)')
     p.add_argument('--split', default='test', choices=['test', 'val', 'train', 'all'])
     p.add_argument('--which', default='best', choices=['best', 'last'], help='the best model (default) or the last checkpoint')
-    p.add_argument('--batch-size', type=int, default=256)
+    p.add_argument('--batch-size', type=at_least(1), default=256)
+    _images_arg(p)
 
 @command('eval', 'evaluate a run with the standard retrieval protocol', _eval_args)
 def _eval(a) -> dict:
-    from clip_nb.data import read_pairs
     from clip_nb.metrics import metrics_table
-    from clip_nb.train import evaluate, load_run, tower_features
+    from clip_nb.train import evaluate, load_run, skip_unreadable, tower_features
     model = load_run(a.run, a.which)
-    df = read_pairs(a.data, format=a.format)
+    df = _read(a)
     features = tower_features(model, df, progress=not a.json) if model.frozen_towers else None
+    if features is not None: df = skip_unreadable(df, features)
     m = evaluate(model, df, a.split, features, a.batch_size)
     if not a.json: print(f'{a.split} split, {len(df if a.split == "all" else df[df.split == a.split])} captions:'); print(metrics_table(m).round(1).to_string())
     return m
@@ -157,9 +184,10 @@ def _index_args(p):
     p.add_argument('--kind', default='auto', choices=['auto', 'flat', 'ivf', 'hnsw', 'ivfpq'],
                    help='index kind (default: exact up to 100k vectors, approximate beyond)')
     p.add_argument('--split', default='all', choices=['all', 'train', 'val', 'test'], help='rows to index (default: all)')
-    p.add_argument('--batch-size', type=int, default=256)
+    p.add_argument('--batch-size', type=at_least(1), default=256)
     p.add_argument('--dtype', default='float32', choices=['float32', 'float16'], help='embeddings on disk (default: float32)')
-    p.add_argument('--target-recall', type=float, default=0.95, help='approximate kinds: cross-modal recall@10 to tune for')
+    p.add_argument('--target-recall', type=at_least(0.0, float), default=0.95, help='approximate kinds: cross-modal recall@10 to tune for (0–1)')
+    _images_arg(p)
     p.add_argument('--progress', action=argparse.BooleanOptionalAction, default=True, help='progress bars (a plain line per stage in a log file or pipe)')
 
 def _plain(v):
@@ -169,9 +197,9 @@ def _plain(v):
 
 @command('index', 'export the embeddings of a data set with a trained run and build its search indexes', _index_args)
 def _index(a) -> dict:
-    from clip_nb.data import read_pairs
     from clip_nb.index import build_run_index, index_summary
-    df = read_pairs(a.data, format=a.format)
+    if a.target_recall > 1: raise ValueError(f'--target-recall is a recall, between 0 and 1: got {a.target_recall}')
+    df = _read(a)
     out = build_run_index(a.run, df, a.out, kind=a.kind, split=a.split, batch_size=a.batch_size, dtype=a.dtype,
                           target_recall=a.target_recall, progress=a.progress)
     summary = index_summary(out)
@@ -186,13 +214,14 @@ def _search_args(p):
     q.add_argument('--text', action='append', help='a text query, e.g. "a red circle"; repeat it for several queries')
     q.add_argument('--image', action='append', help='an image file as the query; repeat it for several queries')
     q.add_argument('--queries', help='a file of text queries, one per line (- reads standard input)')
-    p.add_argument('-k', type=int, default=5, help='number of results (default: 5)')
+    p.add_argument('-k', type=at_least(1), default=5, help='number of results (default: 5)')
     p.add_argument('--target', choices=['image', 'text'], help='search the images or the captions (default: images for text queries, captions for --image)')
     p.add_argument('--run', help='run folder of the model that built the index (default: the one the index records)')
-    p.add_argument('--nprobe', type=int, help='IVF indexes: cells to visit (default: the tuned value)')
-    p.add_argument('--ef-search', type=int, help='HNSW indexes: candidate list size (default: the tuned value)')
-    p.add_argument('--rerank', type=int, help='IVF-PQ indexes: re-score k × this many candidates exactly (1: off; default: the tuned value)')
+    p.add_argument('--nprobe', type=at_least(1), help='IVF indexes: cells to visit (default: the tuned value)')
+    p.add_argument('--ef-search', type=at_least(1), help='HNSW indexes: candidate list size (default: the tuned value)')
+    p.add_argument('--rerank', type=at_least(1), help='IVF-PQ indexes: re-score k × this many candidates exactly (1: off; default: the tuned value)')
     p.add_argument('--mmap', action='store_true', help='memory-map the index read-only instead of reading it')
+    p.add_argument('--no-verify', action='store_true', help="skip the check of the index files' SHA-256 (it reads each byte once: for very large indexes)")
 
 def _text_queries(a) -> list[str]:
     "The text queries of `--text` or of the `--queries` file (one per non-blank line)."
@@ -206,7 +235,7 @@ def _text_queries(a) -> list[str]:
 @command('search', 'search an index folder with texts or images (the model is loaded once for all queries)', _search_args)
 def _search(a) -> list[dict]:
     from clip_nb.index import Retriever
-    r = Retriever.from_index(a.index, run_dir=a.run, mmap=a.mmap)
+    r = Retriever.from_index(a.index, run_dir=a.run, mmap=a.mmap, verify=not a.no_verify)
     kw = dict(k=a.k, nprobe=a.nprobe, ef_search=a.ef_search, rerank=a.rerank)
     if a.image is None: res = r.search_text(_text_queries(a), target=a.target or 'image', **kw)
     else: res = r.search_image(a.image, target=a.target or 'text', **kw)
@@ -279,7 +308,7 @@ def run_demo(out:str|Path='demo_out',  # where the run, the index, the metrics a
 
 def _demo_args(p):
     p.add_argument('--out', default='demo_out', help='output folder (default: demo_out)')
-    p.add_argument('--epochs', type=int, default=20, help='at most this many epochs (early stopping on validation)')
+    p.add_argument('--epochs', type=at_least(1), default=20, help='at most this many epochs (early stopping on validation)')
     p.add_argument('--data', help='a data folder instead of the Tux Paint sample')
     p.add_argument('--progress', action=argparse.BooleanOptionalAction, default=True)
 
@@ -293,13 +322,12 @@ def _sample_args(p):
     p.add_argument('--out', required=True, help='the folder to write (Images/ + captions.txt)')
     p.add_argument('--kind', default='shapes', choices=['shapes', 'tuxpaint'],
                    help="'shapes': coloured shapes generated in code (default, instant); 'tuxpaint': 785 captioned pictures, fetched with apt-get")
-    p.add_argument('-n', type=int, default=200, help='shapes: the number of images (default: 200)')
-    p.add_argument('--size', type=int, default=96, help='shapes: the image side in pixels (default: 96)')
+    p.add_argument('-n', type=at_least(1), default=200, help='shapes: the number of images (default: 200)')
+    p.add_argument('--size', type=at_least(16), default=96, help='shapes: the image side in pixels (default: 96)')
 
 @command('sample', 'write a small sample data set to try the other commands on', _sample_args)
 def _sample(a) -> dict:
     from clip_nb.data import read_pairs, synth_pairs, tuxpaint_sample
-    if a.n < 1 or a.size < 16: raise ValueError(f'-n must be at least 1 and --size at least 16 (got -n {a.n}, --size {a.size})')
     out = synth_pairs(a.n, size=a.size, root=a.out) if a.kind == 'shapes' else tuxpaint_sample(a.out)
     df = read_pairs(out, verbose=False)
     print(f'{a.kind}: {df.image_id.nunique()} images with {len(df)} captions in {out}\n'

@@ -5,6 +5,7 @@
 # %% ../nbs/00a_config.ipynb #247cc54c
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, fields
 
 # %% auto #0
@@ -21,7 +22,7 @@ class TrainConfig:
     weight_decay:float=0.05       # AdamW decay, not applied to biases, norms and the temperature
     warmup:float=0.05             # fraction of the optimiser steps spent warming up linearly
     grad_accum:int=1              # micro-batches per optimiser step
-    max_grad_norm:float|None=1.0  # gradient clipping (None: off)
+    max_grad_norm:float|None=1.0  # gradient clipping (0 or None: off)
     precision:str='auto'          # 'auto' (bf16/fp16 on GPU, fp32 on CPU), 'bf16', 'fp16', 'fp32'
     seed:int=42                   # seeds shuffling, dropout and initialisation
     cache_features:bool|None=None # train the heads on cached tower features (None: when both towers are frozen)
@@ -31,9 +32,38 @@ class TrainConfig:
     num_workers:int=0             # DataLoader workers when images are read during training
     eval_batch_size:int=256       # batch size for encoding during evaluation
 
+    def __post_init__(self): self.check()
+
+    def check(self):
+        "Refuse an out-of-range option, naming it (the field and its command-line flag) and the accepted range."
+        bad = [f"{k} (--{k.replace('_', '-')}) must be {what}, got {getattr(self, k)!r}" for k, (what, ok) in _RULES.items() if not ok(getattr(self, k))]
+        if bad: raise ValueError('; '.join(bad))
+
     @classmethod
     def from_dict(cls, d:dict):
         "A config from a dict, refusing unknown keys (a typo must not pass silently)."
         names = {f.name for f in fields(cls)}
         if bad := sorted(set(d) - names): raise ValueError(f'unknown training option(s) {bad}; known: {sorted(names)}')
         return cls(**d)
+
+def _int(v) -> bool: return isinstance(v, int) and not isinstance(v, bool)
+def _num(v) -> bool: return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+_RULES = { # every field: what it accepts, and the check
+    'epochs': ('an integer ≥ 1', lambda v: _int(v) and v >= 1),
+    'batch_size': ('an integer ≥ 2 (a contrastive batch needs other pairs as negatives)', lambda v: _int(v) and v >= 2),
+    'lr': ('a finite number > 0', lambda v: _num(v) and v > 0),
+    'tower_lr': ('a finite number > 0', lambda v: _num(v) and v > 0),
+    'weight_decay': ('a finite number ≥ 0', lambda v: _num(v) and v >= 0),
+    'warmup': ('a fraction of the steps, 0 ≤ warmup < 1', lambda v: _num(v) and 0 <= v < 1),
+    'grad_accum': ('an integer ≥ 1', lambda v: _int(v) and v >= 1),
+    'max_grad_norm': ('a finite number ≥ 0 (0 or None: no clipping)', lambda v: v is None or (_num(v) and v >= 0)),
+    'precision': ("one of 'auto', 'bf16', 'fp16', 'fp32'", lambda v: v in ('auto', 'bf16', 'fp16', 'fp32')),
+    'seed': ('an integer, 0 ≤ seed < 2**32', lambda v: _int(v) and 0 <= v < 2**32),
+    'cache_features': ('True, False or None (automatic)', lambda v: v in (True, False, None)),
+    'one_caption_per_image': ('True or False', lambda v: isinstance(v, bool)),
+    'eval_split': ("one of 'val', 'test', 'train'", lambda v: v in ('val', 'test', 'train')),
+    'early_stopping': ('an integer ≥ 1 (epochs without a better rsum), or None (off)', lambda v: v is None or (_int(v) and v >= 1)),
+    'num_workers': ('an integer ≥ 0', lambda v: _int(v) and v >= 0),
+    'eval_batch_size': ('an integer ≥ 1', lambda v: _int(v) and v >= 1),
+}

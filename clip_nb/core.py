@@ -11,6 +11,8 @@ import importlib.util
 import json
 import os
 import random
+import shutil
+import signal
 import sys
 import tempfile
 from dataclasses import dataclass, field
@@ -23,10 +25,10 @@ import torchvision
 from fastcore.imports import in_notebook
 
 # %% auto #0
-__all__ = ['PACKAGED', 'default_device', 'Precision', 'precision_for', 'seed_everything', 'cache_dir', 'default_mode',
-           'atomic_write', 'file_lock', 'save_json', 'sha256_file', 'show_bars', 'OfflineError', 'PackagedWeights',
-           'register_packaged', 'is_offline', 'offline_error', 'packaged_path', 'image_weights', 'load_image_backbone',
-           'text_backbone_source', 'load_text_backbone']
+__all__ = ['PACKAGED', 'default_device', 'Precision', 'precision_for', 'seed_everything', 'cache_dir', 'crash_point',
+           'default_mode', 'atomic_write', 'file_lock', 'save_json', 'sha256_file', 'restore_folder', 'atomic_folder',
+           'show_bars', 'OfflineError', 'PackagedWeights', 'register_packaged', 'is_offline', 'offline_error',
+           'packaged_path', 'image_weights', 'load_image_backbone', 'text_backbone_source', 'load_text_backbone']
 
 # %% ../nbs/00_core.ipynb #1032e5b6
 def default_device(prefer:str|None=None # 'cuda', 'mps', 'cpu', 'cuda:1'…; None picks the best available
@@ -97,6 +99,17 @@ def cache_dir(*parts:str # sub-folders to create under the cache root
     path.mkdir(parents=True, exist_ok=True)
     return path
 
+# %% ../nbs/00_core.ipynb #2cf6263f
+_PASSED: dict[str, int] = {} # crash points passed, by name, while `CLIP_NB_KILL_AT` is set (a test reads them)
+
+def crash_point(name:str # e.g. 'folder best: written', 'step', 'epoch end'
+               ):
+    "Kill this process with SIGKILL here when `CLIP_NB_KILL_AT` names this point (`name` or `name#n`): for crash tests."
+    want = os.environ.get('CLIP_NB_KILL_AT')
+    if not want: return
+    _PASSED[name] = _PASSED.get(name, 0) + 1
+    if want.partition('#')[0] == name and _PASSED[name] == int(want.partition('#')[2] or 1): os.kill(os.getpid(), signal.SIGKILL)
+
 # %% ../nbs/00_core.ipynb #bdb7662c
 def default_mode(path:str|Path, # a file or folder made by `tempfile` (private: 0600 or 0700)
                  directory:bool=False):
@@ -116,6 +129,7 @@ def atomic_write(path:str|Path, # the final file
         with os.fdopen(fd, mode, **({} if 'b' in mode else {'encoding': 'utf-8'})) as f:
             yield f
             f.flush(); os.fsync(f.fileno())
+        crash_point(f'write {path.name}')
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError): os.unlink(tmp)
@@ -144,6 +158,48 @@ def sha256_file(path:str|Path, chunk:int=1<<20) -> str:
     with open(path, 'rb') as f:
         while b := f.read(chunk): h.update(b)
     return h.hexdigest()
+
+# %% ../nbs/00_core.ipynb #1164cb85
+def _fsync_tree(folder:Path):
+    "Flush every file under `folder`, and the folders themselves, to disk."
+    for root, dirs, files in os.walk(folder, topdown=False):
+        for name in files:
+            fd = os.open(os.path.join(root, name), os.O_RDONLY)
+            try: os.fsync(fd)
+            finally: os.close(fd)
+        _fsync_dir(root)
+
+def _fsync_dir(path):
+    with contextlib.suppress(OSError): # not every platform can open a folder
+        fd = os.open(path, os.O_RDONLY)
+        try: os.fsync(fd)
+        finally: os.close(fd)
+
+def restore_folder(path:str|Path # a folder written with `atomic_folder`
+                  ) -> Path:
+    "Finish what a kill interrupted: where `path` is gone but its previous version was set aside mid-swap, put that back."
+    path = Path(path)
+    if not path.exists() and (olds := sorted(path.parent.glob(f'.{path.name}.old-*'), key=os.path.getmtime)):
+        os.rename(olds[-1], path)
+    return path
+
+@contextlib.contextmanager
+def atomic_folder(path:str|Path # the finished folder
+                 ):
+    "Yield a new temporary folder beside `path`; on success sync it and swap it in for `path` (the old folder stays valid until then)."
+    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
+    restore_folder(path)
+    for stale in [*path.parent.glob(f'.{path.name}.tmp-*'), *path.parent.glob(f'.{path.name}.old-*')]: shutil.rmtree(stale, ignore_errors=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f'.{path.name}.tmp-', dir=path.parent)); default_mode(tmp, directory=True)
+    try:
+        yield tmp
+        _fsync_tree(tmp); crash_point(f'folder {path.name}: written')
+        old = path.parent/f'.{path.name}.old-{tmp.name.rsplit("-", 1)[-1]}'
+        if path.exists(): os.rename(path, old); crash_point(f'folder {path.name}: old set aside')
+        os.rename(tmp, path); _fsync_dir(path.parent)
+        shutil.rmtree(old, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True); raise
 
 # %% ../nbs/00_core.ipynb #6d7dd060
 def show_bars() -> bool:

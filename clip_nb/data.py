@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import io
 import json
 import os
 import re
@@ -34,11 +35,12 @@ from .core import atomic_write, cache_dir, file_lock, image_weights, save_json
 # %% auto #0
 __all__ = ['SPLIT_NAMES', 'FORMATS', 'CSV_COLUMNS', 'IMAGE_DIRS', 'SYNTH_COLOURS', 'SYNTH_BACKGROUNDS', 'FLICKR8K_LAYOUTS',
            'TUXPAINT_PACKAGE', 'DataError', 'ReadReport', 'CaptionFormat', 'register_format', 'detect_format',
-           'check_image', 'hash_split', 'read_pairs', 'BadImageError', 'load_image', 'PadToSquare', 'ImageTransform',
-           'image_transform', 'TextCollate', 'BadImage', 'unique_images', 'text_to_image', 'PairsDataset',
-           'ImagesDataset', 'CaptionsDataset', 'Collate', 'OneCaptionPerImageSampler', 'DistinctImagesBatchSampler',
-           'make_loader', 'set_epoch', 'train_loader', 'image_loader', 'caption_loader', 'write_captions',
-           'synth_pairs', 'synth_flickr8k', 'show_batch', 'SampleUnavailable', 'tuxpaint_available', 'tuxpaint_sample']
+           'check_image', 'hash_split', 'read_pairs', 'BadImageError', 'load_image', 'PadToSquare', 'CropToAspect',
+           'ImageTransform', 'image_transform', 'TextCollate', 'BadImage', 'unique_images', 'text_to_image',
+           'PairsDataset', 'ImagesDataset', 'CaptionsDataset', 'Collate', 'OneCaptionPerImageSampler',
+           'DistinctImagesBatchSampler', 'make_loader', 'set_epoch', 'train_loader', 'image_loader', 'caption_loader',
+           'write_captions', 'synth_pairs', 'synth_flickr8k', 'show_batch', 'SampleUnavailable', 'tuxpaint_available',
+           'tuxpaint_sample']
 
 # %% ../nbs/01_data.ipynb #578ec187
 class DataError(ValueError):
@@ -107,14 +109,32 @@ def _repr_markdown_(self:ReadReport) -> str:
     return md
 
 # %% ../nbs/01_data.ipynb #78da7773
-def _lines(file:Path, report:ReadReport):
-    "Yield `(where, line)` for the non-blank lines of a UTF-8 text file; lines that are not UTF-8 are problems."
-    data = Path(file).read_bytes().removeprefix(b'\xef\xbb\xbf')
-    for i, raw in enumerate(data.splitlines(), 1):
-        try: line = raw.decode('utf-8')
+_LINE_ENDS = re.compile(r'\r\n|\r|\n')
+
+def _text(file:Path) -> str:
+    "A caption file's text: UTF-8 (a byte-order mark allowed), or UTF-16 with its byte-order mark; bytes that are not UTF-8 kept as escapes."
+    data = Path(file).read_bytes()
+    if data[:2] in (b'\xff\xfe', b'\xfe\xff'): # UTF-16 (Windows' "Unicode"): read it, and say nothing
+        try: return data.decode('utf-16')
         except UnicodeDecodeError as e:
-            report.problem('encoding', f'{file}:{i}', f'bytes {raw[e.start:e.start+4]!r} at column {e.start+1} are not UTF-8')
-            continue
+            raise DataError(f'{file}: UTF-16 by its byte-order mark, but bytes {e.start}–{e.end} are not UTF-16. To do: save it as UTF-8 '
+                            '(e.g. `iconv -f UTF-16 -t UTF-8 IN > OUT`)') from None
+    if b'\x00' in data[:4096]:
+        raise DataError(f'{file} holds NUL bytes: it is UTF-16 without a byte-order mark, or not a text file. To do: save it as UTF-8 '
+                        '(e.g. `iconv -f UTF-16LE -t UTF-8 IN > OUT`)')
+    return data.removeprefix(b'\xef\xbb\xbf').decode('utf-8', 'surrogateescape')
+
+def _bad_bytes(line:str) -> str|None:
+    "What is wrong with a line of `_text`: its first bytes that are not UTF-8 (None: nothing)."
+    if not any('\udc80' <= ch <= '\udcff' for ch in line): return None
+    raw = line.encode('utf-8', 'surrogateescape')
+    try: raw.decode('utf-8'); return None
+    except UnicodeDecodeError as e: return f'bytes {raw[e.start:e.start+4]!r} at column {e.start+1} are not UTF-8'
+
+def _lines(file:Path, report:ReadReport):
+    "Yield `(where, line)` for the non-blank lines of a text file (see `_text`); lines that are not UTF-8 are problems."
+    for i, line in enumerate(_LINE_ENDS.split(_text(file)), 1):
+        if why := _bad_bytes(line): report.problem('encoding', f'{file}:{i}', why); continue
         if line.strip(): yield f'{file}:{i}', line
 
 # %% ../nbs/01_data.ipynb #72bdf2cd
@@ -137,18 +157,25 @@ def _columns(where, header, names, columns) -> dict:
 
 # %% ../nbs/01_data.ipynb #880871af
 def _read_table(file:Path, report:ReadReport, columns:dict, delimiter:str|None=None) -> list[dict]:
-    "Rows `{file, caption, split, where}` of a delimited text file with a header."
-    lines = _lines(file, report)
-    where, header = next(lines, (f'{file}:1', None))
+    "Rows `{file, caption, split, where}` of a delimited text file with a header, parsed whole (a quoted field may hold line breaks)."
+    text = _text(file); lines = _LINE_ENDS.split(text)
+    header = next((l for l in lines if l.strip()), None)
     if header is None: raise DataError(f'{file} is empty: expected a header line such as "image,caption" and one row per caption')
     delimiter = delimiter or _sniff(header)
-    names = [h.strip().lower() for h in next(csv.reader([header], delimiter=delimiter))]
-    idx, n, rows = _columns(where, header, names, columns), len(names), []
-    for where, line in lines:
-        f = next(csv.reader([line], delimiter=delimiter, skipinitialspace=True))
-        if len(f) > n and idx['caption'] == n - 1: f = f[:n-1] + [line.split(delimiter, n - 1)[-1]] # an unquoted delimiter in the caption
+    reader, names, rows = csv.reader(io.StringIO(text, newline=''), delimiter=delimiter, skipinitialspace=True), None, []
+    while True:
+        start = reader.line_num + 1
+        try: f = next(reader)
+        except StopIteration: break
+        except csv.Error as e: raise DataError(f'{file}:{start}: the CSV reader stops here ({e}). To do: fix the quotes of this row') from None
+        where, raw = f'{file}:{start}', '\n'.join(lines[start - 1:reader.line_num])
+        if not any(x.strip() for x in f): continue
+        if why := _bad_bytes(raw): report.problem('encoding', where, why); continue
+        if names is None:
+            names = [h.strip().lower() for h in f]; idx, n = _columns(where, header, names, columns), len(names); continue
+        if len(f) > n and idx['caption'] == n - 1 and start == reader.line_num: f = f[:n-1] + [raw.split(delimiter, n - 1)[-1]] # an unquoted delimiter in the caption
         if len(f) != n or not f[idx['image']].strip():
-            report.problem('malformed', where, f'expected {n} fields ({header.strip()!r}), found {len(f)}: {line.strip()[:80]!r}'); continue
+            report.problem('malformed', where, f'expected {n} fields ({header.strip()!r}), found {len(f)}: {raw.strip()[:80]!r}'); continue
         split = f[idx['split']].strip().lower() if 'split' in idx else None
         if split is not None and split not in SPLIT_NAMES:
             report.problem('malformed', where, f'unknown split {split!r} (use train, val or test)'); continue
@@ -462,15 +489,28 @@ def load_image(path:str|Path # an image file
 
 # %% ../nbs/01_data.ipynb #adee67d5
 class PadToSquare:
-    "Pad a PIL image to a centred square with `fill`: nothing is cut off, unlike a centre crop."
-    def __init__(self, fill=(255, 255, 255)): self.fill = tuple(fill)
+    "Pad a PIL image to a centred square with `fill` (nothing is cut off, unlike a centre crop); first shrink it to `max_side` at most."
+    def __init__(self, fill=(255, 255, 255), # the colour of the padding
+                 max_side:int|None=None):    # a longer image is shrunk first, so that a 1×60000 strip cannot ask for 60000² pixels
+        self.fill, self.max_side = tuple(fill), max_side
     def __call__(self, img:Image.Image) -> Image.Image:
         w, h = img.size
+        if self.max_side and max(w, h) > self.max_side:
+            s = self.max_side / max(w, h); img = img.resize((max(1, round(w * s)), max(1, round(h * s))), Image.BILINEAR); w, h = img.size
         if w == h: return img
         out = Image.new(img.mode, (max(w, h),) * 2, self.fill if img.mode == 'RGB' else self.fill[0])
         out.paste(img, ((max(w, h) - w) // 2, (max(w, h) - h) // 2))
         return out
-    def __repr__(self): return f'{type(self).__name__}(fill={self.fill})'
+    def __repr__(self): return f'{type(self).__name__}(fill={self.fill}, max_side={self.max_side})'
+
+class CropToAspect:
+    "Cut a very long image to `max_aspect` (long side / short side) around its centre: all that a centre crop would keep stays."
+    def __init__(self, max_aspect:float=2.0): self.max_aspect = max_aspect
+    def __call__(self, img:Image.Image) -> Image.Image:
+        w, h = img.size; keep = min(max(w, h), max(1, round(min(w, h) * self.max_aspect)))
+        if max(w, h) == keep: return img
+        return img.crop(((w - keep) // 2, 0, (w - keep) // 2 + keep, h) if w > h else (0, (h - keep) // 2, w, (h - keep) // 2 + keep))
+    def __repr__(self): return f'{type(self).__name__}(max_aspect={self.max_aspect})'
 
 # %% ../nbs/01_data.ipynb #e1f9fd33
 class ImageTransform(T.Compose):
@@ -482,7 +522,7 @@ class ImageTransform(T.Compose):
     @property
     def key(self) -> str:
         "What the output depends on: a key for cached features."
-        return f"{self.weights}|{self.mode}|{self.size}|{'train' if self.train else 'eval'}"
+        return f"{self.weights}|{self.mode}|{self.size}|{'train' if self.train else 'eval'}|bounded" # bounded: PadToSquare/CropToAspect limits
 
     def denormalize(self, x:torch.Tensor) -> torch.Tensor:
         "Undo the normalisation of a `(3,H,W)` or `(B,3,H,W)` tensor, for showing it."
@@ -499,8 +539,9 @@ def image_transform(backbone:str='mobilenet_v2', # a torchvision model name: its
     w = image_weights(backbone); ref = w.transforms()
     size = size or ref.crop_size[0]
     interp = dict(interpolation=ref.interpolation, antialias=True)
-    steps = [PadToSquare(), T.Resize((size, size), **interp)] if mode == 'pad' else [
-             T.Resize(round(size * ref.resize_size[0] / ref.crop_size[0]), **interp), T.CenterCrop(size)]
+    # bounded memory whatever the image: padding starts from at most 4 × size, a crop from at most 2:1
+    steps = [PadToSquare(max_side=4 * size), T.Resize((size, size), **interp)] if mode == 'pad' else [
+             CropToAspect(2.0), T.Resize(round(size * ref.resize_size[0] / ref.crop_size[0]), **interp), T.CenterCrop(size)]
     if train: steps = steps[:-1] + [T.RandomResizedCrop(size, scale=(0.7, 1.0), **interp)]
     return ImageTransform(steps + [T.ToTensor(), T.Normalize(ref.mean, ref.std)], str(w), size, mode, train, ref.mean, ref.std)
 

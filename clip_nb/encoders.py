@@ -24,8 +24,8 @@ from fastcore.basics import patch
 from torch import nn
 
 from . import __version__
-from .core import (atomic_write, cache_dir, default_mode, image_weights, load_image_backbone, load_text_backbone, save_json,
-                          sha256_file, text_backbone_source)
+from .core import (atomic_folder, atomic_write, cache_dir, default_mode, image_weights, load_image_backbone, load_text_backbone,
+                          restore_folder, save_json, sha256_file, text_backbone_source)
 
 # %% auto #0
 __all__ = ['PRIOR_DEFAULTS', 'PRESETS', 'ImageEncoder', 'TextEncoder', 'LinearHead', 'MLPHead', 'make_head', 'check_prior',
@@ -542,27 +542,30 @@ def _tensors(module:nn.Module) -> dict[str, torch.Tensor]:
 _FORMAT = 'clip_nb.DualEncoder/1'
 
 def _save_text_files(enc:TextEncoder, folder:Path):
-    "The text model's configuration and tokenizer, written to a temporary folder then moved into place."
-    tmp = Path(tempfile.mkdtemp(prefix='.text.', dir=folder))
-    try:
-        default_mode(tmp, directory=True)
-        enc.model.config.save_pretrained(tmp); enc.tokenizer.save_pretrained(tmp)
-        old = folder/'text'
-        if old.exists(): old.rename(tmp.with_name(tmp.name + '.old'))
-        tmp.rename(old)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True); shutil.rmtree(tmp.with_name(tmp.name + '.old'), ignore_errors=True)
+    "The text model's configuration and tokenizer, in `folder/text/`."
+    (folder/'text').mkdir(); default_mode(folder/'text', directory=True)
+    enc.model.config.save_pretrained(folder/'text'); enc.tokenizer.save_pretrained(folder/'text')
+
+def _replaceable(path:Path) -> bool:
+    "Whether `path` may be replaced by a saved model: missing, empty, or a saved model itself."
+    if not path.exists() or (path.is_dir() and not any(path.iterdir())): return True
+    try: return json.loads((path/'config.json').read_text()).get('format') == _FORMAT
+    except (OSError, ValueError, AttributeError): return False
 
 @patch
-def save(self:DualEncoder, path:str|Path # the folder (created if missing)
+def save(self:DualEncoder, path:str|Path # the folder (created, or replaced when it holds a saved model)
         ) -> Path:
-    "Save the model as a folder: `config.json`, `model.safetensors` and `text/` (tokenizer, text model configuration)."
-    path = Path(path); path.mkdir(parents=True, exist_ok=True)
+    "Save the model as a folder — `config.json`, `model.safetensors`, `text/` — atomically: a kill leaves the old folder or the new one."
+    path = restore_folder(path)
+    if not _replaceable(path):
+        raise FileExistsError(f"{path} holds files that are not a saved clip_nb model ({', '.join(sorted(p.name for p in path.iterdir())[:5]) if path.is_dir() else 'a file'}): "
+                              "save into a new or empty folder")
     blob = safetensors.torch.save(_tensors(self), metadata={'format': 'pt', 'clip_nb': _FORMAT})
-    with atomic_write(path/'model.safetensors') as f: f.write(blob)
-    _save_text_files(self.text_encoder, path)
-    save_json({'format': _FORMAT, 'clip_nb_version': __version__, 'config': self.config.to_dict(),
-               'weights_sha256': hashlib.sha256(blob).hexdigest(), 'fingerprint': self.fingerprint()}, path/'config.json')
+    with atomic_folder(path) as tmp:
+        (tmp/'model.safetensors').write_bytes(blob); default_mode(tmp/'model.safetensors')
+        _save_text_files(self.text_encoder, tmp)
+        save_json({'format': _FORMAT, 'clip_nb_version': __version__, 'config': self.config.to_dict(),
+                   'weights_sha256': hashlib.sha256(blob).hexdigest(), 'fingerprint': self.fingerprint()}, tmp/'config.json')
     return path
 
 # %% ../nbs/02_encoders.ipynb #50eebb93
@@ -571,8 +574,12 @@ def _read_saved(path:Path) -> dict:
     cfg = path/'config.json'
     if not cfg.is_file(): raise FileNotFoundError(f"{cfg} is missing: {path} is not a folder written by DualEncoder.save")
     try: meta = json.loads(cfg.read_text())
-    except json.JSONDecodeError as e: raise ValueError(f"{cfg} is not valid JSON (line {e.lineno}): {e.msg}") from e
-    if meta.get('format') != _FORMAT: raise ValueError(f"{cfg} has format {meta.get('format')!r}, expected {_FORMAT!r}")
+    except json.JSONDecodeError as e: raise ValueError(f"{cfg} is not valid JSON (line {e.lineno}): {e.msg}; save the model again") from e
+    if not isinstance(meta, dict) or meta.get('format') != _FORMAT:
+        raise ValueError(f"{cfg} has format {meta.get('format') if isinstance(meta, dict) else type(meta).__name__!r}, expected {_FORMAT!r}: "
+                         f"{path} is not a folder written by DualEncoder.save")
+    if not isinstance(meta.get('config'), dict) or not isinstance(meta.get('weights_sha256'), str):
+        raise ValueError(f"{cfg} lacks its model configuration or weights digest (or they are of the wrong type): the file is damaged or was edited; save the model again")
     return meta
 
 def _check_fits(model:nn.Module, state:dict, where:Path):
@@ -592,8 +599,9 @@ def load(cls:DualEncoder, path:str|Path,      # a folder written by `DualEncoder
          map_location:str|torch.device='cpu' # where to put the weights
         ) -> DualEncoder:
     "Rebuild a saved model from its folder alone (no network), then load and check its weights."
-    path = Path(path); meta = _read_saved(path)
-    config = DualEncoderConfig.from_dict(meta['config'], str(path/'config.json'))
+    path = restore_folder(path); meta = _read_saved(path) # (a kill mid-save leaves the old folder aside: put it back)
+    try: config = DualEncoderConfig.from_dict(meta['config'], str(path/'config.json'))
+    except (TypeError, KeyError) as e: raise ValueError(f"{path/'config.json'}: its model configuration is not one clip_nb can build ({type(e).__name__}: {e}); save the model again") from None
     wfile = path/'model.safetensors'
     if not wfile.is_file(): raise FileNotFoundError(f"{wfile} is missing: the folder holds a config but no weights")
     if sha256_file(wfile) != meta.get('weights_sha256'):

@@ -12,6 +12,7 @@ import json
 import math
 import os
 import time
+import uuid
 import warnings
 from dataclasses import dataclass
 from html import escape as html_escape
@@ -26,10 +27,10 @@ from fastcore.basics import patch
 from PIL import Image
 
 from . import __version__
-from .core import atomic_write, cache_dir, file_lock, save_json
+from .core import atomic_folder, atomic_write, cache_dir, crash_point, file_lock, restore_folder, save_json, sha256_file
 from .data import BadImageError, _to_rgb, image_transform, load_image, read_pairs, unique_images
 from .encoders import DualEncoder
-from .train import Features, feature_cache_key, load_run, tower_features
+from .train import Features, feature_cache_key, load_run, skip_unreadable, tower_features
 
 # %% auto #0
 __all__ = ['KINDS', 'IVFPQ_RERANK', 'INDEX_FILE', 'META_FILE', 'INFO_FILE', 'VECTORS_FILE', 'EMB_FILE', 'SynthEmbeddings',
@@ -306,17 +307,26 @@ def _write_rows(shards:list[np.ndarray], path:Path):
         np.lib.format.write_array_header_1_0(f, {'descr': np.lib.format.dtype_to_descr(np.dtype(np.float32)), 'fortran_order': False, 'shape': shape})
         for x in _chunks(shards): f.write(x.tobytes())
 
+def _index_folder_or_new(folder:Path) -> bool:
+    "Whether `folder` may be replaced by an index: missing, empty, or a saved index itself."
+    if not folder.exists() or (folder.is_dir() and not any(folder.iterdir())): return True
+    try: return json.loads((folder/INFO_FILE).read_text()).get('format') == _FORMAT
+    except (OSError, ValueError, AttributeError): return False
+
 @patch
 def save(self:VectorIndex, folder:str|Path) -> Path:
-    "Write the index folder (FAISS file, metadata, IVF-PQ's re-ranking vectors, then the sidecar last); returns the folder."
-    folder = Path(folder); folder.mkdir(parents=True, exist_ok=True)
-    (folder/INFO_FILE).unlink(missing_ok=True)   # from here on the folder is an unfinished build
-    with atomic_write(folder/INDEX_FILE) as f: faiss.write_index(self.index, faiss.PyCallbackIOWriter(f.write))
-    _write_parquet(self.meta, folder/META_FILE)
-    if self.vectors is not None and not self.info.get('embeddings'): # (an index of an export re-ranks from the export)
-        _write_rows(self.vectors, folder/VECTORS_FILE); self.info['vectors'] = VECTORS_FILE
-    self.info.update(format=_FORMAT, count=len(self), dim=self.dim, index_bytes=(folder/INDEX_FILE).stat().st_size, saved=time.time())
-    save_json(self.info, folder/INFO_FILE)
+    "Write the index folder — FAISS file, metadata, IVF-PQ's re-ranking vectors, the sidecar with each file's size and SHA-256 — atomically."
+    folder = restore_folder(folder)
+    if not _index_folder_or_new(folder): raise FileExistsError(f'{folder} holds files that are not a saved index: save the index into a new or empty folder')
+    with atomic_folder(folder) as tmp:
+        with open(tmp/INDEX_FILE, 'wb') as f: faiss.write_index(self.index, faiss.PyCallbackIOWriter(f.write))
+        _write_parquet(self.meta, tmp/META_FILE)
+        if self.vectors is not None and not self.info.get('embeddings'): # (an index of an export re-ranks from the export)
+            _write_rows(self.vectors, tmp/VECTORS_FILE); self.info['vectors'] = VECTORS_FILE
+        files = [n for n in (INDEX_FILE, META_FILE, VECTORS_FILE) if (tmp/n).exists()]
+        self.info.update(format=_FORMAT, count=len(self), dim=self.dim, index_bytes=(tmp/INDEX_FILE).stat().st_size, saved=time.time(),
+                         files={n: {'bytes': (tmp/n).stat().st_size, 'sha256': sha256_file(tmp/n)} for n in files})
+        save_json(self.info, tmp/INFO_FILE)
     self.path = folder
     return folder
 
@@ -347,21 +357,37 @@ def add(self:VectorIndex, vectors, meta:pd.DataFrame|None=None) -> VectorIndex:
 
 # %% ../nbs/06_search.ipynb #7304786c
 def _read_info(folder:Path) -> dict:
-    f = folder/INFO_FILE
+    f = restore_folder(folder)/INFO_FILE
     if not f.is_file():
         why = 'an unfinished build (the sidecar is written last)' if (folder/INDEX_FILE).exists() else 'not an index folder'
         raise FileNotFoundError(f'{f} is missing: {folder} is {why}. Build it (again) with build_index(...).save() or `clip_nb index`.')
     try: info = json.loads(f.read_text())
-    except json.JSONDecodeError as e: raise ValueError(f'{f} is not valid JSON (line {e.lineno}): {e.msg}') from e
-    if info.get('format') != _FORMAT: raise ValueError(f"{f} has format {info.get('format')!r}, expected {_FORMAT!r}")
+    except json.JSONDecodeError as e: raise ValueError(f'{f} is not valid JSON (line {e.lineno}): {e.msg}; rebuild the index') from e
+    if not isinstance(info, dict) or info.get('format') != _FORMAT:
+        raise ValueError(f"{f} has format {info.get('format') if isinstance(info, dict) else type(info).__name__!r}, expected {_FORMAT!r}: not an index sidecar; rebuild the index")
+    if missing := [k for k in ('kind', 'count', 'dim', 'index_bytes', 'search_params') if k not in info]:
+        raise ValueError(f'{f} lacks {", ".join(missing)}: the sidecar is damaged or was edited; rebuild the index (`clip_nb index`)')
     return info
+
+def _check_files(folder:Path, info:dict, verify:bool):
+    "Each file the sidecar lists is there, of its size, and (with `verify`) of its SHA-256."
+    for name, want in info.get('files', {}).items():
+        p = folder/name
+        if not p.is_file() and name == VECTORS_FILE: continue  # optional: IVF-PQ then searches its codes alone (with a warning)
+        if not p.is_file(): raise FileNotFoundError(f'{p} is missing: the index folder {folder} is incomplete (a file deleted, or the folder partly copied); rebuild it (`clip_nb index`) or copy it again')
+        if p.stat().st_size != want['bytes']: raise ValueError(f"{p} is {p.stat().st_size} bytes, the sidecar says {want['bytes']}: the file is damaged or was partly copied; rebuild the index or copy it again")
+        if verify and sha256_file(p) != want['sha256']:
+            raise ValueError(f'{p} does not match the SHA-256 in {folder/INFO_FILE}: the file is corrupted or was changed after the build; rebuild the index '
+                             '(or copy it again). (verify=False, `--no-verify`, skips this check for very large indexes)')
 
 @patch(cls_method=True)
 def load(cls:VectorIndex, folder:str|Path, # a folder written by `VectorIndex.save`
-         mmap:bool=False                  # map the FAISS file read-only instead of reading it into memory
+         mmap:bool=False,                 # map the FAISS file read-only instead of reading it into memory
+         verify:bool=True                 # check every file's SHA-256 against the sidecar (reads each byte once)
         ) -> VectorIndex:
-    "Load a saved index folder, checking it is complete; `mmap=True` maps it read-only."
+    "Load a saved index folder, checking it is complete and undamaged; `mmap=True` maps it read-only."
     folder = Path(folder); info = _read_info(folder); f = folder/INDEX_FILE
+    _check_files(folder, info, verify)
     if not f.is_file() or f.stat().st_size != info['index_bytes']:
         raise ValueError(f"{f} is {'missing' if not f.is_file() else f'{f.stat().st_size} bytes'}, the sidecar says "
                          f"{info['index_bytes']} bytes: the folder is damaged or was partly copied; rebuild or copy it again")
@@ -490,14 +516,20 @@ def _key(*parts) -> str:
     return h.hexdigest()[:32]
 
 # %% ../nbs/06_search.ipynb #f36140e9
-def _encoders(model:DualEncoder, df:pd.DataFrame, rows:np.ndarray, images:pd.DataFrame, captions:pd.DataFrame,
-              features:Features|None, batch_size:int, progress:bool):
-    "Two functions (i, j) → unit vectors of image rows / caption rows i…j: from tower features when there are some, else from the files."
+def _features_for(model:DualEncoder, df:pd.DataFrame, rows:np.ndarray, features:Features|None, progress:bool):
+    "Frozen towers: the features (of the rows alone when all of `df` is not cached), and the rows without unreadable images."
     if features is None and model.frozen_towers:
         if len(rows) < len(df):
             key = feature_cache_key(model, list(dict.fromkeys(df['image'])), df['caption'].tolist())
             if not (cache_dir('features')/key/'meta.json').exists(): df, rows = df.iloc[rows], np.arange(len(rows))
         features = tower_features(model, df, progress=progress)
+    if features is not None and features.bad:
+        df = skip_unreadable(df, features); rows = rows[~df['image'].iloc[rows].isin(list(features.bad)).to_numpy()]
+    return features, df, rows
+
+def _encoders(model:DualEncoder, df:pd.DataFrame, rows:np.ndarray, images:pd.DataFrame, captions:pd.DataFrame,
+              features:Features|None, batch_size:int):
+    "Two functions (i, j) → unit vectors of image rows / caption rows i…j: from tower features when there are some, else from the files."
     if features is None:
         paths, texts = images['image'].tolist(), captions['caption'].tolist()
         return (lambda i, j: encode_images(model, paths[i:j], batch_size)), (lambda i, j: encode_texts(model, texts[i:j], batch_size))
@@ -520,9 +552,11 @@ def export_embeddings(model:DualEncoder,           # the trained model (its fing
                       progress:bool=True) -> dict[str, Embeddings]:
     "Export unit vectors of the unique images and of all captions of `data` (one split or all), resumably."
     if dtype not in ('float32', 'float16'): raise ValueError(f"dtype={dtype!r}: use 'float32' or 'float16'")
-    df = _pairs(data); rows = _rows(df, split); images, captions = _tables(df.iloc[rows])
+    df = _pairs(data); rows = _rows(df, split)
     model.eval(); fp = model.fingerprint()
-    encoders = _encoders(model, df, rows, images, captions, features, batch_size, progress)
+    features, df, rows = _features_for(model, df, rows, features, progress)
+    images, captions = _tables(df.iloc[rows])
+    encoders = _encoders(model, df, rows, images, captions, features, batch_size)
     res = {}
     for (modality, folder), table, enc in zip((('image', 'images'), ('text', 'captions')), (images, captions), encoders):
         key = _key(fp, modality, dtype, shard_size, *table['image'], *table['caption'])
@@ -543,13 +577,13 @@ def build_data_index(model:DualEncoder, data:pd.DataFrame|str|Path, out:str|Path
                      **params                        # `build_index` options (nlist, hnsw_m, train_size, …)
                     ) -> Path:
     "Export `data`'s embeddings with `model` and build one index per modality in `out/images/` and `out/captions/`."
-    out = Path(out); df = _pairs(data)
+    out = Path(out); df = _pairs(data); build = uuid.uuid4().hex[:12] # one id for the parts of this build
     emb = export_embeddings(model, df, out/'embeddings', split, batch_size, dtype=dtype, features=features, progress=progress)
     for modality, other, folder in (('image', 'text', 'images'), ('text', 'image', 'captions')):
         e = emb[modality]
         ix = build_index(e, kind, meta=e.meta, **params)
         ix.info['recall'] = None if ix.kind == 'flat' else tune(ix, e, _sample(emb[other], 1000), _sample(e, 1000, seed=1), target_recall)
-        ix.info.update(modality=modality, fingerprint=e.info['fingerprint'], run_dir=str(Path(run_dir).resolve()) if run_dir else None,
+        ix.info.update(modality=modality, build=build, fingerprint=e.info['fingerprint'], run_dir=str(Path(run_dir).resolve()) if run_dir else None,
                        data=_source(data), split=split, embeddings=os.path.relpath(e.path, out/folder), created=time.time())
         ix.save(out/folder)
     return out
@@ -643,10 +677,18 @@ class IndexMismatchError(ValueError):
 
 _FOLDERS = {'image': 'images', 'text': 'captions'}
 
+def _one_build(index_dir:Path, infos:dict[str, dict]):
+    "Refuse a folder whose parts come from different builds: an interrupted rebuild (the images of one, the captions of another)."
+    builds = {(i.get('build'), i.get('fingerprint')) for i in infos.values()}
+    if len(builds) > 1:
+        raise IndexMismatchError(f'the index folder {index_dir} holds parts of different builds ('
+                                 + ', '.join(f"{_FOLDERS[m]}/ from build {i.get('build')} of {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(i.get('created', 0)))}" for m, i in infos.items())
+                                 + '): a rebuild was interrupted. Run `clip_nb index` (build_run_index) again to finish it')
+
 def _index_folders(index_dir:Path) -> dict[str, Path]:
     "The saved index folders of `index_dir` by modality: itself (one index) or its images/ and captions/."
     if (index_dir/INFO_FILE).exists(): return {_read_info(index_dir).get('modality', 'image'): index_dir}
-    found = {m: index_dir/f for m, f in _FOLDERS.items() if (index_dir/f/INFO_FILE).exists() or (index_dir/f).is_dir()}
+    found = {m: index_dir/f for m, f in _FOLDERS.items() if (restore_folder(index_dir/f)/INFO_FILE).exists() or (index_dir/f).is_dir()}
     if not found: raise FileNotFoundError(f'{index_dir} holds no index: expected {INFO_FILE}, or the folders images/ and captions/ '
                                           f'that build_run_index (`clip_nb index`) writes')
     return found
@@ -656,10 +698,12 @@ class Retriever:
     "Search the indexes of a folder with the model that built them: text or image queries, image or caption results."
     def __init__(self, model:DualEncoder,   # the model that built the indexes
                  index_dir:str|Path,        # a folder from `build_run_index` (or one saved index folder)
-                 mmap:bool=False            # memory-map the indexes read-only
+                 mmap:bool=False,           # memory-map the indexes read-only
+                 verify:bool=True           # check the index files' SHA-256 (see `VectorIndex.load`)
                 ):
         self.model, self.index_dir = model.eval(), Path(index_dir)
-        self.indexes = {m: VectorIndex.load(f, mmap) for m, f in _index_folders(self.index_dir).items()}
+        self.indexes = {m: VectorIndex.load(f, mmap, verify) for m, f in _index_folders(self.index_dir).items()}
+        _one_build(self.index_dir, {m: ix.info for m, ix in self.indexes.items()})
         fp = model.fingerprint()
         for m, ix in self.indexes.items():
             if ix.info.get('fingerprint') != fp:
@@ -679,14 +723,16 @@ class Retriever:
 @patch(cls_method=True)
 def from_index(cls:Retriever, index_dir:str|Path,
                run_dir:str|Path|None=None,  # the run whose model built the index (default: the one its sidecar records)
-               mmap:bool=False) -> Retriever:
+               mmap:bool=False, verify:bool=True) -> Retriever:
     "A `Retriever` with the best model of the run that built `index_dir`."
     if run_dir is None:
-        runs = {_read_info(f).get('run_dir') for f in _index_folders(Path(index_dir)).values()}
+        infos = {m: _read_info(f) for m, f in _index_folders(Path(index_dir)).items()}
+        _one_build(Path(index_dir), infos)
+        runs = {i.get('run_dir') for i in infos.values()}
         run_dir = next(iter(runs)) if len(runs) == 1 else None
         if run_dir is None: raise ValueError(f'{index_dir} records no single run folder (built from a model, not a run): pass run_dir=…, or Retriever(model, index_dir)')
         if not Path(run_dir).exists(): raise FileNotFoundError(f'the run folder {run_dir} recorded by the index {index_dir} does not exist (moved?): pass run_dir=… (clip_nb search --run …)')
-    return cls(load_run(run_dir), index_dir, mmap)
+    return cls(load_run(run_dir), index_dir, mmap, verify)
 
 _TARGETS = {'image': 'image', 'images': 'image', 'text': 'text', 'caption': 'text', 'captions': 'text'}
 

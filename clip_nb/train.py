@@ -6,12 +6,15 @@
 from __future__ import annotations
 
 import contextlib
+import copy
 import hashlib
 import json
 import math
 from html import escape as html_escape
 import os
 import random
+import shutil
+import sys
 import time
 from dataclasses import asdict, dataclass, field, fields
 from functools import partial
@@ -23,16 +26,17 @@ import torch
 from fastprogress.fastprogress import master_bar, progress_bar
 
 from .config import TrainConfig
-from .core import atomic_write, cache_dir, file_lock, precision_for, save_json, seed_everything, show_bars
-from .data import PairsDataset, image_transform, load_image, read_pairs
+from .core import atomic_write, cache_dir, crash_point, file_lock, precision_for, restore_folder, save_json, seed_everything, show_bars
+from .data import BadImageError, PairsDataset, image_transform, load_image, read_pairs
 from .encoders import DualEncoder, DualEncoderConfig
 from .loss import ClipLoss
 from .metrics import metrics_table, retrieval_metrics
 
 # %% auto #0
-__all__ = ['param_groups', 'warmup_cosine', 'tower_digest', 'feature_cache_key', 'Features', 'tower_features', 'epoch_batches',
-           'embed_pairs', 'evaluate', 'save_checkpoint', 'load_checkpoint', 'restore_model', 'FitResult', 'fit',
-           'read_history', 'plot_history', 'load_run', 'model_from_config', 'TrainConfig']
+__all__ = ['RUN_FILES', 'param_groups', 'warmup_cosine', 'tower_digest', 'feature_cache_key', 'Features', 'tower_features',
+           'skip_unreadable', 'epoch_batches', 'embed_pairs', 'evaluate', 'save_checkpoint', 'load_checkpoint',
+           'restore_model', 'check_run_dir', 'restartable', 'data_fingerprint', 'FitResult', 'fit', 'read_history',
+           'plot_history', 'load_run', 'model_from_config', 'TrainConfig']
 
 # %% ../nbs/05_train.ipynb #7d37a16c
 _all_ = ['TrainConfig']
@@ -80,10 +84,12 @@ def feature_cache_key(model:DualEncoder, image_paths:list[str], captions:list[st
 
 # %% ../nbs/05_train.ipynb #8e2ac271
 class _ImageFiles(torch.utils.data.Dataset):
-    "Images by path, transformed; used to encode unique images."
-    def __init__(self, paths, tf): self.paths, self.tf = list(paths), tf
+    "Images by path, transformed, to encode unique images; an unreadable one gives None, its reason kept in `bad`."
+    def __init__(self, paths, tf, bad:dict|None=None): self.paths, self.tf, self.bad = list(paths), tf, {} if bad is None else bad
     def __len__(self): return len(self.paths)
-    def __getitem__(self, i): return self.tf(load_image(self.paths[i]))
+    def __getitem__(self, i):
+        try: return self.tf(load_image(self.paths[i]))
+        except BadImageError as e: self.bad[self.paths[i]] = str(e); return None
 
 @torch.no_grad()
 def _encode_rows(fn, n:int, batch_size:int, out:np.ndarray, start:int, progress:dict|None, progress_file:Path|None, key:str, bar=None):
@@ -104,12 +110,26 @@ class Features:
     image_paths:list[str]   # the unique images, in first-appearance order
     key:str=''              # the cache key ('' when not cached)
     path:Path|None=None     # the cache folder
+    bad:dict=field(default_factory=dict) # unreadable image -> why (its row is zeros: `skip_unreadable` leaves its captions out)
 
 def _unique_images(df:pd.DataFrame) -> list[str]: return list(dict.fromkeys(df['image'].tolist()))
 
+def _cached(folder:Path, shapes:dict) -> dict|None:
+    "The finished cache entry's arrays (memory-mapped) and meta, or None; a damaged entry (a file cut short) is deleted, to be computed again."
+    if not (folder/'meta.json').exists(): return None
+    sizes = {k: (folder/f'{k}.f32').stat().st_size if (folder/f'{k}.f32').exists() else 0 for k in shapes}
+    if all(sizes[k] == 4 * int(np.prod(s)) for k, s in shapes.items()):
+        return dict(meta=json.loads((folder/'meta.json').read_text()), **{k: np.memmap(folder/f'{k}.f32', np.float32, 'r', shape=s) for k, s in shapes.items()})
+    bad = next(k for k, s in shapes.items() if sizes[k] != 4 * int(np.prod(s)))
+    print(f'the cached tower features in {folder} are damaged ({bad}.f32 is {sizes[bad]} bytes, {4 * int(np.prod(shapes[bad]))} expected): '
+          'computing them again', file=sys.stderr, flush=True)
+    for f in folder.glob('*'):
+        if f.name != '.lock': f.unlink()
+    return None
+
 def tower_features(model:DualEncoder, df:pd.DataFrame, batch_size:int=64, root:str|Path|None=None,
                    cache:bool=True, progress:bool=True) -> Features:
-    "The towers' features of `df`'s images and captions: read from the cache, resumed, or computed and cached."
+    "The towers' features of `df`'s images and captions: read from the cache, resumed, or computed and cached; unreadable images are listed in `bad`."
     paths, captions = _unique_images(df), df['caption'].tolist()
     key = feature_cache_key(model, paths, captions)
     model = model.eval()
@@ -119,19 +139,23 @@ def tower_features(model:DualEncoder, df:pd.DataFrame, batch_size:int=64, root:s
     if cache: folder.mkdir(parents=True, exist_ok=True)
     # one process builds an entry at a time; another one asking for it waits, then reads the finished entry
     with file_lock(folder/'.lock') if cache else contextlib.nullcontext():
-        if cache and (folder/'meta.json').exists():
-            arrs = {k: np.memmap(folder/f'{k}.f32', np.float32, 'r', shape=s) for k, s in shapes.items()}
-            return Features(arrs['image'], arrs['text'], paths, key, folder)
+        if cache and (c := _cached(folder, shapes)): return Features(c['image'], c['text'], paths, key, folder, c['meta'].get('bad', {}))
         pfile = folder/'progress.json'
         prog = json.loads(pfile.read_text()) if cache and pfile.exists() else {}
         if prog.get('shapes') != {k: list(v) for k, v in shapes.items()}: prog = {'shapes': {k: list(v) for k, v in shapes.items()}, 'image': 0, 'text': 0}
-        if cache: arrs = {k: np.memmap(folder/f'{k}.f32', np.float32, 'r+' if (folder/f'{k}.f32').exists() and prog[k] else 'w+', shape=s)
-                          for k, s in shapes.items()}
+        if cache:
+            fits = {k: (folder/f'{k}.f32').exists() and (folder/f'{k}.f32').stat().st_size == 4 * int(np.prod(s)) and prog[k] for k, s in shapes.items()}
+            prog.update({k: prog[k] if fits[k] else 0 for k in shapes}) # a file cut short is started again
+            arrs = {k: np.memmap(folder/f'{k}.f32', np.float32, 'r+' if fits[k] else 'w+', shape=s) for k, s in shapes.items()}
         else: arrs = {k: np.zeros(s, np.float32) for k, s in shapes.items()}
         dev = next(model.parameters()).device
         tf, tok = _image_tf(model), model.text_encoder.tokenizer
-        ds = _ImageFiles(paths, tf)
-        def enc_images(i, j): return model.image_encoder.features(torch.stack([ds[k] for k in range(i, j)]).to(dev)).float().cpu().numpy()
+        ds = _ImageFiles(paths, tf, prog.setdefault('bad', {}))
+        def enc_images(i, j):
+            ims = [ds[k] for k in range(i, j)]; ok = [k for k, x in enumerate(ims) if x is not None]
+            out = np.zeros((j - i, di), np.float32)
+            if ok: out[ok] = model.image_encoder.features(torch.stack([ims[k] for k in ok]).to(dev)).float().cpu().numpy()
+            return out
         def enc_texts(i, j):
             t = tok(captions[i:j], padding=True, truncation=True, max_length=model.config.max_length, return_tensors='pt').to(dev)
             return model.text_encoder.features(**t).float().cpu().numpy()
@@ -145,14 +169,20 @@ def tower_features(model:DualEncoder, df:pd.DataFrame, batch_size:int=64, root:s
         if progress and not bars: print(f'tower features: done in {time.time() - t0:.0f} s', flush=True)
         if cache:
             for a in arrs.values(): a.flush()
-            save_json({'key': key, 'shapes': prog['shapes'], 'image_backbone': model.config.image_backbone,
+            save_json({'key': key, 'shapes': prog['shapes'], 'image_backbone': model.config.image_backbone, 'bad': prog['bad'],
                        'text_backbone': model.config.text_backbone, 'created': time.time()}, folder/'meta.json')
-        return Features(arrs['image'], arrs['text'], paths, key if cache else '', folder if cache else None)
+        return Features(arrs['image'], arrs['text'], paths, key if cache else '', folder if cache else None, dict(prog['bad']))
 
-class _Offset:
-    "Report progress `n` as `offset + n` to a progress bar."
-    def __init__(self, bar, offset): self.bar, self.offset = bar, offset
-    def update(self, n): self.bar.update(self.offset + n)
+def skip_unreadable(df:pd.DataFrame, features:Features) -> pd.DataFrame:
+    "`df` with the captions of images the towers could not read moved out of every split ('unassigned'), counted in its read report."
+    hit = df['image'].isin(list(features.bad)).to_numpy()
+    if not hit.any(): return df
+    out = df.assign(split=np.where(hit, 'unassigned', df['split'].to_numpy()))
+    if (r := df.attrs.get('report')) is not None:
+        r = copy.copy(r); r.skipped = {**r.skipped, 'bad_image': r.skipped.get('bad_image', 0) + int(hit.sum())}; r.bad_files = {**r.bad_files, **features.bad}
+    out.attrs = {**df.attrs, 'report': r}
+    print(f'skipped {int(hit.sum())} captions of {len(features.bad)} unreadable images: ' + '; '.join(list(features.bad.values())[:3]), flush=True)
+    return out
 
 # %% ../nbs/05_train.ipynb #30492e92
 def epoch_batches(n_rows:int,        # training pairs (rows of the training split)
@@ -255,6 +285,69 @@ def restore_model(model:DualEncoder, ckpt:dict) -> DualEncoder:
         raise RuntimeError(f'the checkpoint does not fit this model: missing {bad[:5]}, unexpected {unexpected[:5]}')
     return model
 
+# %% ../nbs/05_train.ipynb #fefebee7
+RUN_FILES = ('config.json', 'history.jsonl', 'last.pt', 'best', 'prior.json')  # what a run folder holds
+
+def _run_file(p:Path) -> bool:
+    "Whether `p` is a file a clip_nb run writes (a `config.json` or `best/` of another program's is not)."
+    if p.name.startswith(tuple(f'.{f}.' for f in RUN_FILES)): return True # a temporary file of an interrupted write
+    try:
+        if p.name == 'config.json': return bool({'train', 'model', 'zero_shot'} & set(json.loads(p.read_text())))
+        if p.name == 'best': return json.loads((p/'config.json').read_text()).get('format', '').startswith('clip_nb.')
+    except (OSError, ValueError, TypeError, AttributeError): return False
+    return p.name in RUN_FILES
+
+def check_run_dir(run_dir:str|Path,      # the run folder
+                  resume:bool=False,     # continue the run it holds
+                  overwrite:bool=False   # clear the run it holds for a new one
+                 ) -> Path:
+    "Make sure `run_dir` may take this run: a new run needs it missing or empty (or, with `overwrite`, a run folder, then cleared); a resume needs its `last.pt`."
+    run_dir = Path(run_dir)
+    if resume:
+        if not (run_dir/'last.pt').is_file() and not restartable(run_dir):
+            raise FileNotFoundError(f'cannot resume: {run_dir/"last.pt"} does not exist ({"no such folder" if not run_dir.exists() else "the folder holds no resumable run"}); start without --resume (resume=False)')
+        return run_dir
+    if not run_dir.exists(): return run_dir
+    if not run_dir.is_dir(): raise FileExistsError(f'{run_dir} is a file, not a run folder: choose another folder')
+    held = sorted(p.name for p in run_dir.iterdir())
+    ours = [n for n in held if _run_file(run_dir/n)]
+    if others := [n for n in held if n not in ours]:
+        raise FileExistsError(f"{run_dir} holds files that clip_nb did not write ({', '.join(others[:5])}{' …' if len(others) > 5 else ''}): "
+                              'a run goes into a new or empty folder; choose another one')
+    if held and not overwrite:
+        raise FileExistsError(f"{run_dir} already holds a run ({', '.join(held)}): continue it with --resume (resume=True), "
+                              'replace it with --overwrite (overwrite=True), or choose another folder')
+    for n in held: shutil.rmtree(run_dir/n) if (run_dir/n).is_dir() else (run_dir/n).unlink()
+    return run_dir
+
+def restartable(run_dir:str|Path) -> bool:
+    "A run killed in its first epoch, before its first checkpoint: its own files alone (its `config.json`, or not even that), no `last.pt`. A resume starts it again."
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir() or (run_dir/'last.pt').exists(): return False
+    held = list(run_dir.iterdir())
+    return all(_run_file(p) for p in held) and (_run_file(run_dir/'config.json') or all(p.name.startswith('.') for p in held))
+
+def data_fingerprint(df:pd.DataFrame) -> str:
+    "A digest of a pairs table — each row's image (relative to its data folder), caption and split — that a resumed run checks."
+    root, h = getattr(df.attrs.get('report'), 'path', '') or '', hashlib.sha256()
+    for img, cap, split in zip(df['image'], df['caption'], df['split']): h.update(f"{os.path.relpath(img, root) if root else img}\0{cap}\0{split}\n".encode())
+    return h.hexdigest()[:32]
+
+_CONTINUABLE = ('epochs', 'early_stopping', 'num_workers', 'eval_batch_size') # options a resumed run can take a new value of
+
+def _resumed_config(saved:TrainConfig, asked:TrainConfig|None, done:int) -> TrainConfig:
+    "The options a resumed run goes on with: the saved ones, with changes that can be continued; any other change is refused."
+    if asked is None or asked == saved: return saved
+    diff = {f.name: (getattr(saved, f.name), getattr(asked, f.name)) for f in fields(TrainConfig) if getattr(saved, f.name) != getattr(asked, f.name)}
+    flag = lambda k: f"{k} (--{k.replace('_', '-')})"
+    if refused := {k: v for k, v in diff.items() if k not in _CONTINUABLE}:
+        raise ValueError('a resumed run keeps its options, and these differ from its own: ' + ', '.join(f'{flag(k)} {a!r} → {b!r}' for k, (a, b) in refused.items())
+                         + '. Resume without them, or start a new run in another folder to use them')
+    if asked.epochs < done: raise ValueError(f'the run has done {done} epochs: {flag("epochs")} {asked.epochs} would train nothing; give more epochs to continue it')
+    print('resuming with ' + ', '.join(f'{flag(k)} {a!r} → {b!r}' for k, (a, b) in diff.items())
+          + (' (the learning-rate schedule is stretched to the new length)' if 'epochs' in diff else ''), flush=True)
+    return asked
+
 # %% ../nbs/05_train.ipynb #fe68df5b
 def _batch_inputs(batches, cached, features, img_rows, train, train_rows, tf, model, cfg, device):
     "The model inputs of each batch: cached features, or images and tokens read by a DataLoader."
@@ -280,6 +373,23 @@ def _accelerator(cfg:TrainConfig):
     # cpu=True on a machine without an accelerator: under a launcher the processes then join with gloo
     return Accelerator(cpu=dev.type == 'cpu', mixed_precision={'fp32': 'no'}.get(p.name, p.name), gradient_accumulation_steps=cfg.grad_accum)
 
+_MAX_WEIGHT = 1e4 # |w| that no trained model comes near (heads ≈ 0.1, towers < 10, the log temperature ≤ ln 100)
+
+def _check_weights(named:list, epoch:int, step:int, loss:float, cfg:TrainConfig, run_dir:Path|None):
+    "Stop a run whose weights diverged — non-finite, or past `_MAX_WEIGHT` — even while its loss still looks finite."
+    with torch.no_grad(): peaks = torch.stack([p.detach().abs().max().float() for _, p in named])
+    top = peaks.max().item()
+    if math.isfinite(top) and top <= _MAX_WEIGHT: return
+    name = named[int(peaks.nan_to_num(float('inf')).argmax())][0]
+    raise FloatingPointError(f"the weights diverged at epoch {epoch + 1}, step {step}: |{name}| reached {top:.3g} while the loss was {loss:.3g}. "
+                             f"The learning rate is too high (lr {cfg.lr:g}, tower_lr {cfg.tower_lr:g}): lower it"
+                             + (f'; the last good checkpoint is {run_dir/"last.pt"}' if run_dir else ''))
+
+def _stopped_early(history:list, cfg:TrainConfig, best:float) -> bool:
+    "Whether the last `early_stopping` epochs brought no better rsum."
+    n = cfg.early_stopping
+    return bool(n) and len(history) > n and max(h[f'{cfg.eval_split}_rsum'] for h in history[-n:]) < best
+
 @dataclass
 class FitResult:
     "What `fit` returns: the model (best weights loaded), the history, the best validation metrics and the run folder."
@@ -298,28 +408,41 @@ def fit(model:DualEncoder,                    # the dual encoder to train (its t
         cfg:TrainConfig|None=None,            # training options
         run_dir:str|Path|None=None,           # where checkpoints, history and the best model go (None: nowhere)
         resume:bool=False,                    # continue the run in `run_dir` from its `last.pt`
+        overwrite:bool=False,                 # clear the run `run_dir` holds (only a run folder is ever cleared)
         features:Features|None=None,          # precomputed tower features (default: from the cache)
         accelerator=None,                     # an `accelerate.Accelerator` (default: one made from `cfg`)
         progress:bool=True,                   # a line per epoch; bars too in a terminal or notebook
         on_step=None                          # called after every optimiser step with {epoch, step, loss, lr}: to log, or to stop by raising
        ) -> FitResult:
     "Train `model` on the training split, evaluating on `cfg.eval_split` after every epoch; keep the best by rsum."
-    cfg = cfg or TrainConfig()
     df = data if isinstance(data, pd.DataFrame) else read_pairs(data)
     run_dir = Path(run_dir) if run_dir is not None else None
-    if resume and (run_dir is None or not (run_dir/'last.pt').exists()):
-        raise FileNotFoundError(f'cannot resume: {run_dir}/last.pt does not exist (start without resume, or give the run folder of an earlier run)')
-    ckpt = load_checkpoint(run_dir/'last.pt') if resume else None
-    if ckpt is not None: cfg = TrainConfig.from_dict(ckpt['config']); restore_model(model, ckpt)
+    if resume and run_dir is None: raise ValueError('resume=True needs the run_dir of the run to continue')
+    if resume and restartable(run_dir):
+        print(f'{run_dir} holds no checkpoint yet (the run stopped in its first epoch): starting it again', flush=True); resume, overwrite = False, True
+    ckpt = load_checkpoint(check_run_dir(run_dir, resume=True)/'last.pt') if resume else None
+    data_id = dict(fingerprint=data_fingerprint(df), pairs=len(df), path=str(getattr(df.attrs.get('report'), 'path', '') or '(a table)'))
+    if ckpt is not None:
+        if (was := ckpt['extra'].get('data')) and was['fingerprint'] != data_id['fingerprint']:
+            raise ValueError(f"these data are not the data the run in {run_dir} trains on ({data_id['pairs']} pairs from {data_id['path']} now, "
+                             f"{was['pairs']} from {was['path']} then: other images, captions or splits); resume with the same data, or start a new run in another folder")
+        cfg = _resumed_config(TrainConfig.from_dict(ckpt['config']), cfg, ckpt['epoch']); restore_model(model, ckpt)
+    cfg = cfg or TrainConfig(); cfg.check()
     acc = accelerator or _accelerator(cfg)
+    if run_dir is not None and not resume:
+        if acc.is_main_process: # the run folder is claimed (config.json) before anything long: a kill from here on leaves a run to resume
+            check_run_dir(run_dir, overwrite=overwrite).mkdir(parents=True, exist_ok=True)
+            save_json({'train': asdict(cfg), 'model': model.config.to_dict(), 'pairs': len(df), 'data': data_id, 'processes': acc.num_processes}, run_dir/'config.json')
+        acc.wait_for_everyone()
     cached = model.frozen_towers if cfg.cache_features is None else cfg.cache_features
     if cached and not model.frozen_towers: raise ValueError('cache_features=True needs both towers frozen (trainable tower parameters would make cached features stale)')
     model.to(acc.device)
+    if cached and features is None:
+        with acc.main_process_first(): features = tower_features(model, df, progress=progress and acc.is_main_process)
+    if cached: df = skip_unreadable(df, features)
     train_rows = _split(df, 'train'); train = df.iloc[train_rows]
     image_ids = pd.factorize(df['image'])[0]
     groups = list(train.groupby('image', sort=False).indices.values()) if cfg.one_caption_per_image else None
-    if cached and features is None:
-        with acc.main_process_first(): features = tower_features(model, df, progress=progress and acc.is_main_process)
     img_rows = None
     if cached:
         at = {p: i for i, p in enumerate(features.image_paths)}
@@ -327,7 +450,8 @@ def fit(model:DualEncoder,                    # the dual encoder to train (its t
     n_batches = len(epoch_batches(len(train_rows), cfg.batch_size, cfg.seed, 0, acc.process_index, acc.num_processes, groups))
     total = max(1, n_batches // cfg.grad_accum) * cfg.epochs
     opt = torch.optim.AdamW([{k: v for k, v in g.items() if k != 'names'} for g in param_groups(model, cfg)], betas=(0.9, 0.98), eps=1e-6)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: warmup_cosine(s, total, int(cfg.warmup * total)))
+    warmup = ckpt['extra'].get('warmup_steps', int(cfg.warmup * total)) if ckpt else int(cfg.warmup * total) # kept when more epochs stretch the run
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: warmup_cosine(s, total, warmup))
     step_mod, opt = acc.prepare(model, opt)
     loss_fn, tf = ClipLoss(), None if cached else _image_tf(model, train=True)
     epoch, step, history, best = 0, 0, [], -math.inf
@@ -335,10 +459,11 @@ def fit(model:DualEncoder,                    # the dual encoder to train (its t
         opt.load_state_dict(ckpt['optimizer']); sched.load_state_dict(ckpt['scheduler'])
         if acc.scaler is not None and ckpt['scaler']: acc.scaler.load_state_dict(ckpt['scaler'])
         _set_rng_state(ckpt['rng']); epoch, step, history, best = ckpt['epoch'], ckpt['step'], ckpt['history'], ckpt['best']
-    elif run_dir is not None and acc.is_main_process:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        save_json({'train': asdict(cfg), 'model': model.config.to_dict(), 'pairs': len(df), 'processes': acc.num_processes}, run_dir/'config.json')
-    say = progress and acc.is_main_process
+    say, trainable, extra = progress and acc.is_main_process, [(n, p) for n, p in model.named_parameters() if p.requires_grad], dict(data=data_id, warmup_steps=warmup)
+    if ckpt is not None and (epoch >= cfg.epochs or _stopped_early(history, cfg, best)):
+        if say: print(f'the run in {run_dir} is complete ({epoch} epochs{", stopped early" if epoch < cfg.epochs else ""}): nothing to train; '
+                      'give more epochs (--epochs) to continue it', flush=True)
+        epoch = cfg.epochs
     mb = master_bar(range(epoch, cfg.epochs)) if say and show_bars() else None
     for epoch in (mb if mb is not None else range(epoch, cfg.epochs)):
         step_mod.train(); t0, losses, n_pairs = time.time(), [], 0
@@ -359,6 +484,7 @@ def fit(model:DualEncoder,                    # the dual encoder to train (its t
                 if acc.sync_gradients:
                     sched.step(); step += 1
                     with torch.no_grad(): model.clamp_logit_scale_()
+                    _check_weights(trainable, epoch, step, loss.item(), cfg, run_dir); crash_point('step')
             losses.append(loss.item()); n_pairs += len(rows) * acc.num_processes
             if on_step is not None and acc.sync_gradients: on_step(dict(epoch=epoch + 1, step=step, loss=losses[-1], lr=sched.get_last_lr()[-1]))
             if mb is not None: mb.child.comment = f'loss {losses[-1]:.3f} lr {sched.get_last_lr()[-1]:.2e} T {1/model.logit_scale.exp().item():.4f}'
@@ -372,19 +498,19 @@ def fit(model:DualEncoder,                    # the dual encoder to train (its t
         if improved:
             best = metrics['rsum']
             if run_dir is None: best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        crash_point('epoch end')
         if run_dir is not None and acc.is_main_process:
             if improved: model.save(run_dir/'best')
             with atomic_write(run_dir/'history.jsonl', 'w') as f: f.writelines(json.dumps(h) + '\n' for h in history)
-            save_checkpoint(run_dir/'last.pt', model, opt, sched, acc.scaler, epoch + 1, step, cfg, history, best)
+            save_checkpoint(run_dir/'last.pt', model, opt, sched, acc.scaler, epoch + 1, step, cfg, history, best, extra)
         acc.wait_for_everyone()
         if say: (mb.write if mb is not None else partial(print, flush=True))(f"epoch {epoch + 1}: loss {rec['train_loss']:.4f}  {cfg.eval_split} rsum {metrics['rsum']:.1f}"
                                     f"  R@1 i→t {metrics['image_to_text_R@1']:.1f} t→i {metrics['text_to_image_R@1']:.1f}"
                                     f"  T {rec['temperature']:.4f}  {rec['pairs_per_s']:.0f} pairs/s" + ('  *' if improved else ''))
-        if cfg.early_stopping and len(history) > cfg.early_stopping and \
-           max(h[f'{cfg.eval_split}_rsum'] for h in history[-cfg.early_stopping:]) < best: break
+        if _stopped_early(history, cfg, best): break
     hist = pd.DataFrame(history)
     best_rec = max(history, key=lambda h: h[f'{cfg.eval_split}_rsum']) if history else {}
-    if run_dir is not None and (run_dir/'best').exists():
+    if run_dir is not None and restore_folder(run_dir/'best').exists():
         best_model = DualEncoder.load(run_dir/'best')
         if getattr(best_model.config, 'prior', None): model.set_prior(best_model.config.prior) # a prior tuned after an earlier fit
         model.load_state_dict(best_model.state_dict())
@@ -417,12 +543,12 @@ def load_run(run_dir:str|Path, which:str='best') -> DualEncoder:
     "The model of a run folder: its `best` model (default) or the weights of `last.pt` ('last')."
     run_dir = Path(run_dir)
     if which == 'best':
-        if not (run_dir/'best').exists(): raise FileNotFoundError(f'{run_dir}/best does not exist: train first (clip_nb train --out {run_dir})')
+        if not restore_folder(run_dir/'best').exists(): raise FileNotFoundError(f'{run_dir}/best does not exist: train first (clip_nb train --out {run_dir})')
         return DualEncoder.load(run_dir/'best')
     ckpt = load_checkpoint(run_dir/'last.pt')
     model = model_from_config(ckpt['model_config'])
     if ckpt.get('towers'): # the frozen towers are not in last.pt: take them from the run's best model
-        if not (run_dir/'best').exists(): raise FileNotFoundError(f"{run_dir}/best does not exist: it holds the frozen towers that {run_dir}/last.pt leaves out")
+        if not restore_folder(run_dir/'best').exists(): raise FileNotFoundError(f"{run_dir}/best does not exist: it holds the frozen towers that {run_dir}/last.pt leaves out")
         best = DualEncoder.load(run_dir/'best')
         for name in ('image_encoder', 'text_encoder'): getattr(model, name).load_state_dict(getattr(best, name).state_dict())
     return restore_model(model, ckpt)

@@ -18,7 +18,9 @@ CLI = str(Path(sys.executable).parent/'clip_nb')
 
 def quiet(argv):
     out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err): rc = main(argv)
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try: rc = main(argv)
+        except SystemExit as e: rc = e.code  # an option the parser refuses: usage and the reason, exit 2
     return rc, out.getvalue(), err.getvalue()
 
 
@@ -92,7 +94,7 @@ def test_bad_queries_exit_with_a_message(built):
     rc, _, err = quiet(['search', '--index', str(tmp/'index'), '--text', '   '])
     assert rc == 1 and 'empty query' in err
     rc, _, err = quiet(['search', '--index', str(tmp/'index'), '--text', 'x', '-k', '0'])
-    assert rc == 1 and 'k must be a positive number' in err
+    assert rc == 2 and 'argument -k: must be an integer ≥ 1, got 0' in err   # refused by the parser, before the model is loaded
     (tmp/'bad.png').write_bytes(b'\x89PNG broken')
     rc, _, err = quiet(['search', '--index', str(tmp/'index'), '--image', str(tmp/'bad.png')])
     assert rc == 1 and str(tmp/'bad.png') in err
