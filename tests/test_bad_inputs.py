@@ -278,3 +278,16 @@ def test_newline_caption_reads_back_whole(world):
     if not (world/'cases'/'newline').exists(): newline_caption(world)
     df = read_pairs(world/'cases'/'newline', verbose=False)
     assert 'a dog running in the park' in set(df.caption), sorted(df.caption)[:5]
+
+
+def test_thin_image_in_bounded_memory(tmp_path):
+    "A 1×60000 PNG (316 bytes) through the image pipeline: at most a few hundred MB at peak (padded whole, it was 60000² pixels: 10 GB)."
+    import subprocess, sys
+    (tmp_path/'thin.png').write_bytes(png_bytes(1, 60000))
+    probe = ("import resource, sys; from clip_nb.data import image_transform, load_image\n"
+             "before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+             "for mode in ('pad', 'crop'): x = image_transform('mobilenet_v2', size=224, mode=mode)(load_image(sys.argv[1])); assert tuple(x.shape) == (3, 224, 224)\n"
+             "print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) // 1024)")
+    r = subprocess.run([sys.executable, '-c', probe, str(tmp_path/'thin.png')], capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert int(r.stdout.split()[-1]) < 500, f'the transform took {r.stdout.split()[-1]} MB more at its peak'
