@@ -2,7 +2,7 @@
 
 pip resolves the package's runtime requirements (settings.ini `requirements`, through setup.py)
 together with the libraries a Colab runtime carries, against the package index, as a dry run:
-`pip install --dry-run --ignore-installed <those libraries> <this project>`. Two sets:
+`pip install --dry-run --ignore-installed <those libraries> <this project's requirements>`. Two sets:
 
 - a Colab GPU runtime as it shipped (versions from its `pip list`): torch 2.6, transformers 4.51,
   fastai 2.7.19 with fastcore 1.7.29, fastprogress 1.0.3, ipywidgets 7.7.1, numpy 2.0, pandas 2.2;
@@ -16,7 +16,7 @@ package index (CI has it); where the index cannot be reached it is skipped, sayi
 """
 from __future__ import annotations
 
-import json, re, subprocess, sys
+import configparser, json, re, subprocess, sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -32,9 +32,16 @@ OFFLINE = ('Could not find a version', 'No matching distribution', 'Failed to es
            'Temporary failure in name resolution', 'Network is unreachable', 'Connection refused')
 
 
+def requirements() -> list[str]:
+    "clip_nb's runtime requirements, as setup.py gives them to pip (settings.ini `requirements`)."
+    cfg = configparser.ConfigParser(delimiters=['=']); cfg.read(ROOT/'settings.ini')
+    return cfg['DEFAULT']['requirements'].split()
+
+
 def resolve(libraries:list[str], report:Path) -> subprocess.CompletedProcess:
+    "pip's resolution of clip_nb's requirements with `libraries` (the requirements themselves: no need to build the project)."
     return subprocess.run([sys.executable, '-m', 'pip', 'install', '--dry-run', '--ignore-installed', '--disable-pip-version-check',
-                           '--quiet', '--report', str(report), *libraries, str(ROOT)], capture_output=True, text=True, timeout=900)
+                           '--quiet', '--report', str(report), *libraries, *requirements()], capture_output=True, text=True, timeout=900)
 
 
 def pinned(spec:str) -> tuple[str, str|None]:
@@ -51,7 +58,7 @@ def test_requirements_resolve_with_a_colab_runtime(name, tmp_path):
         pytest.skip(f'the package index cannot be reached: {errors.strip().splitlines()[-1]}')
     assert r.returncode == 0, f'clip_nb cannot be installed beside {libraries}:\n{errors[-4000:]}'
     chosen = {re.sub(r'[-_.]+', '-', i['metadata']['name']).lower(): i['metadata']['version'] for i in json.loads(report.read_text())['install']}
-    assert 'clip-nb' in chosen
+    assert {pinned(r.split('>')[0].split('<')[0].split('=')[0])[0] for r in requirements()} <= set(chosen)   # every requirement resolved
     for lib, version in map(pinned, libraries):
         if version: assert chosen[lib] == version, f'installing clip_nb would replace {lib} {version} by {chosen[lib]}'
     if name == 'current': assert chosen['fastcore'].startswith('2.'), chosen['fastcore']
