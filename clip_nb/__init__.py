@@ -7,7 +7,7 @@ __version__ = "0.1.0"
 __all__ = ['read_pairs', 'DualEncoder', 'TrainConfig', 'fit', 'evaluate', 'build_run_index', 'Retriever', 'Explorer']
 
 # %% ../nbs/index.ipynb #d4994fb9
-_LAZY = {'read_pairs': 'data', 'DualEncoder': 'encoders', 'TrainConfig': 'config', 'fit': 'train', 'evaluate': 'train',
+_LAZY = {'read_pairs': 'data', 'DualEncoder': 'encoders', 'TrainConfig': 'config', 'fit': 'train', 'evaluate': 'metrics',
          'build_run_index': 'index', 'Retriever': 'index', 'Explorer': 'viz'}
 _all_ = ['read_pairs', 'DualEncoder', 'TrainConfig', 'fit', 'evaluate', 'build_run_index', 'Retriever', 'Explorer']
 

@@ -37,7 +37,7 @@ __all__ = ['SPLIT_NAMES', 'FORMATS', 'CSV_COLUMNS', 'IMAGE_DIRS', 'SYNTH_COLOURS
            'TUXPAINT_PACKAGE', 'DataError', 'ReadReport', 'CaptionFormat', 'register_format', 'detect_format',
            'check_image', 'hash_split', 'read_pairs', 'BadImageError', 'load_image', 'PadToSquare', 'CropToAspect',
            'ImageTransform', 'image_transform', 'TextCollate', 'BadImage', 'unique_images', 'text_to_image',
-           'PairsDataset', 'ImagesDataset', 'CaptionsDataset', 'Collate', 'OneCaptionPerImageSampler',
+           'split_rows', 'PairsDataset', 'ImagesDataset', 'CaptionsDataset', 'Collate', 'OneCaptionPerImageSampler',
            'DistinctImagesBatchSampler', 'make_loader', 'set_epoch', 'train_loader', 'image_loader', 'caption_loader',
            'write_captions', 'synth_pairs', 'synth_flickr8k', 'show_batch', 'SampleUnavailable', 'tuxpaint_available',
            'tuxpaint_sample']
@@ -577,6 +577,15 @@ def unique_images(df:pd.DataFrame) -> pd.DataFrame:
 def text_to_image(df:pd.DataFrame) -> np.ndarray:
     "For each caption (row) of `df`, the row of its image in `unique_images(df)` — what `retrieval_metrics` takes."
     return np.searchsorted(np.sort(df.image_id.unique()), df.image_id.to_numpy())
+
+def split_rows(df:pd.DataFrame, # a pairs table
+               split:str|None   # 'train', 'val', 'test', or None/'all' for every row
+              ) -> np.ndarray:
+    "The row positions of one split of a pairs table; a split with no rows is an error that lists the table's splits."
+    if split in (None, 'all'): return np.arange(len(df))
+    rows = np.flatnonzero((df['split'] == split).to_numpy())
+    if not len(rows): raise ValueError(f"the data has no rows in split {split!r}; its splits: {sorted(df['split'].unique())} (or 'all')")
+    return rows
 
 # %% ../nbs/01_data.ipynb #93037554
 class PairsDataset(Dataset):

@@ -21,16 +21,19 @@ import safetensors.torch
 import torch
 import torch.nn.functional as F
 from fastcore.basics import patch
+from PIL import Image
 from torch import nn
 
 from . import __version__
 from .core import (atomic_folder, atomic_write, cache_dir, default_mode, image_weights, load_image_backbone, load_text_backbone,
                           restore_folder, save_json, sha256_file, text_backbone_source)
+from .data import ImageTransform, load_image
+from .data import image_transform as backbone_transform
 
 # %% auto #0
 __all__ = ['PRIOR_DEFAULTS', 'PRESETS', 'ImageEncoder', 'TextEncoder', 'LinearHead', 'MLPHead', 'make_head', 'check_prior',
            'conse_weights', 'conse_embedding', 'fuse_embeddings', 'class_names', 'prompt_embeddings',
-           'DualEncoderConfig', 'DualEncoder']
+           'DualEncoderConfig', 'DualEncoder', 'encode_texts', 'encode_images']
 
 # %% ../nbs/02_encoders.ipynb #916b1c53
 def _has_params(m:nn.Module) -> bool: return next(m.parameters(), None) is not None
@@ -513,6 +516,28 @@ def output_dim(self:DualEncoder) -> int:
     "The size of `encode_image`/`encode_text` vectors: `embed_dim`, the text feature size (`only`), or both added."
     p, d = self.config.prior, self.text_encoder.feature_dim
     return self.config.embed_dim if p is None else d if p['only'] else self.config.embed_dim + d
+
+@patch
+def image_transform(self:DualEncoder, train:bool=False) -> ImageTransform:
+    "The model's image pipeline (its backbone's weights, `image_size`, `resize_mode`); `train` adds the augmentation."
+    c = self.config
+    return backbone_transform(c.image_backbone, size=c.image_size, mode=c.resize_mode, train=train)
+
+@torch.no_grad()
+def encode_texts(model:DualEncoder, texts:list[str], batch_size:int=256) -> np.ndarray:
+    "Unit text vectors (n, `output_dim`) of `texts`, in batches, through `model.encode_text`."
+    model.eval()
+    out = [F.normalize(model.encode_text(**model.tokenize(texts[i:i+batch_size])).float(), dim=-1).cpu().numpy() for i in range(0, len(texts), batch_size)]
+    return np.concatenate(out) if out else np.zeros((0, model.output_dim), np.float32)
+
+@torch.no_grad()
+def encode_images(model:DualEncoder, images:list, batch_size:int=64) -> np.ndarray:
+    "Unit image vectors (n, `output_dim`) of `images` (paths or RGB PIL images), in batches, through `model.encode_image`."
+    model.eval(); tf, dev = model.image_transform(), next(model.parameters()).device
+    load = lambda im: im if isinstance(im, Image.Image) else load_image(im)
+    out = [F.normalize(model.encode_image(torch.stack([tf(load(im)) for im in images[i:i+batch_size]]).to(dev)).float(), dim=-1).cpu().numpy()
+           for i in range(0, len(images), batch_size)]
+    return np.concatenate(out) if out else np.zeros((0, model.output_dim), np.float32)
 
 # %% ../nbs/02_encoders.ipynb #11d4328c
 @patch

@@ -28,16 +28,16 @@ from PIL import Image
 
 from . import __version__
 from .core import atomic_folder, atomic_write, cache_dir, crash_point, file_lock, restore_folder, save_json, sha256_file
-from .data import BadImageError, _to_rgb, image_transform, load_image, read_pairs, unique_images
-from .encoders import DualEncoder
-from .train import Features, feature_cache_key, load_run, skip_unreadable, tower_features
+from .data import BadImageError, _to_rgb, load_image, read_pairs, split_rows, unique_images
+from .encoders import DualEncoder, encode_images, encode_texts
+from .features import Features, embed_features, feature_cache_key, image_paths, skip_unreadable, tower_features
+from .train import load_run
 
 # %% auto #0
 __all__ = ['KINDS', 'IVFPQ_RERANK', 'INDEX_FILE', 'META_FILE', 'INFO_FILE', 'VECTORS_FILE', 'EMB_FILE', 'SynthEmbeddings',
            'synth_embeddings', 'choose_kind', 'index_params', 'ReadOnlyIndexError', 'VectorIndex', 'build_index',
-           'exact_search', 'recall_at_k', 'recall_check', 'tune', 'encode_texts', 'encode_images', 'Embeddings',
-           'export_embeddings', 'build_data_index', 'build_run_index', 'index_summary', 'SearchResult',
-           'IndexMismatchError', 'Retriever']
+           'exact_search', 'recall_at_k', 'recall_check', 'tune', 'Embeddings', 'export_embeddings', 'build_data_index',
+           'build_run_index', 'index_summary', 'SearchResult', 'IndexMismatchError', 'Retriever']
 
 # %% ../nbs/06_search.ipynb #682590e5
 def _unit(x:np.ndarray) -> np.ndarray: return x / np.linalg.norm(x, axis=-1, keepdims=True)
@@ -415,32 +415,6 @@ def _rerank_vectors(folder:Path, info:dict) -> list[np.ndarray]|None:
         raise ValueError(f"{src} holds {n} vectors, the index {info['count']}: they belong to another build; rebuild the index")
     return shards
 
-# %% ../nbs/06_search.ipynb #4aa4a5a9
-def _from_tower(model:DualEncoder, modality:str, features:torch.Tensor) -> torch.Tensor:
-    "Unit retrieval vectors from cached tower features, through the model's fusion step when it has one."
-    fn = getattr(model, f'fuse_{modality}', None) or getattr(model, f'project_{modality}')
-    return F.normalize(fn(features).float(), dim=-1)
-
-def _device(model) -> torch.device: return next(model.parameters()).device
-
-@torch.no_grad()
-def encode_texts(model:DualEncoder, texts:list[str], batch_size:int=256) -> np.ndarray:
-    "Unit text vectors (n, dim) of `texts`, in batches, through `model.encode_text`."
-    model.eval()
-    out = [F.normalize(model.encode_text(**model.tokenize(texts[i:i+batch_size])).float(), dim=-1).cpu().numpy()
-           for i in range(0, len(texts), batch_size)]
-    return np.concatenate(out) if out else np.zeros((0, 0), np.float32)
-
-@torch.no_grad()
-def encode_images(model:DualEncoder, images:list, batch_size:int=64) -> np.ndarray:
-    "Unit image vectors (n, dim) of `images` (paths or RGB PIL images), in batches, through `model.encode_image`."
-    model.eval(); c = model.config
-    tf = image_transform(c.image_backbone, size=c.image_size, mode=c.resize_mode)
-    load = lambda im: im if isinstance(im, Image.Image) else load_image(im)
-    out = [F.normalize(model.encode_image(torch.stack([tf(load(im)) for im in images[i:i+batch_size]]).to(_device(model))).float(), dim=-1).cpu().numpy()
-           for i in range(0, len(images), batch_size)]
-    return np.concatenate(out) if out else np.zeros((0, 0), np.float32)
-
 # %% ../nbs/06_search.ipynb #b94dda76
 EMB_FILE = 'embeddings.json'
 
@@ -496,12 +470,6 @@ def _write_shards(folder:Path, n:int, encode, meta:pd.DataFrame, key:str, shard_
 def _pairs(data) -> pd.DataFrame:
     return data if isinstance(data, pd.DataFrame) else read_pairs(data, verbose=False)
 
-def _rows(df:pd.DataFrame, split:str) -> np.ndarray:
-    if split in (None, 'all'): return np.arange(len(df))
-    rows = np.flatnonzero((df['split'] == split).to_numpy())
-    if not len(rows): raise ValueError(f"the data has no rows in split {split!r}; its splits: {sorted(df['split'].unique())} (or 'all')")
-    return rows
-
 def _tables(df:pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     "The image table (a row per unique image) and the caption table (a row per caption) of a pairs table."
     first = df.drop_duplicates('image_id').set_index('image_id')
@@ -520,7 +488,7 @@ def _features_for(model:DualEncoder, df:pd.DataFrame, rows:np.ndarray, features:
     "Frozen towers: the features (of the rows alone when all of `df` is not cached), and the rows without unreadable images."
     if features is None and model.frozen_towers:
         if len(rows) < len(df):
-            key = feature_cache_key(model, list(dict.fromkeys(df['image'])), df['caption'].tolist())
+            key = feature_cache_key(model, image_paths(df), df['caption'].tolist())
             if not (cache_dir('features')/key/'meta.json').exists(): df, rows = df.iloc[rows], np.arange(len(rows))
         features = tower_features(model, df, progress=progress)
     if features is not None and features.bad:
@@ -534,9 +502,8 @@ def _encoders(model:DualEncoder, df:pd.DataFrame, rows:np.ndarray, images:pd.Dat
         paths, texts = images['image'].tolist(), captions['caption'].tolist()
         return (lambda i, j: encode_images(model, paths[i:j], batch_size)), (lambda i, j: encode_texts(model, texts[i:j], batch_size))
     if len(features.text) != len(df): raise ValueError(f'the features hold {len(features.text)} captions, the data {len(df)}: they belong to other data')
-    at = {p: i for i, p in enumerate(features.image_paths)}
-    img_rows = np.array([at[p] for p in images['image']])
-    tower = lambda m, a: _from_tower(model, m, torch.from_numpy(np.asarray(a, np.float32)).to(_device(model))).cpu().numpy()
+    img_rows = features.rows(images['image'].tolist())
+    tower = lambda m, a: embed_features(model, m, a).numpy()
     return (lambda i, j: tower('image', features.image[img_rows[i:j]])), (lambda i, j: tower('text', features.text[rows[i:j]]))
 
 # %% ../nbs/06_search.ipynb #939ca476
@@ -552,7 +519,7 @@ def export_embeddings(model:DualEncoder,           # the trained model (its fing
                       progress:bool=True) -> dict[str, Embeddings]:
     "Export unit vectors of the unique images and of all captions of `data` (one split or all), resumably."
     if dtype not in ('float32', 'float16'): raise ValueError(f"dtype={dtype!r}: use 'float32' or 'float16'")
-    df = _pairs(data); rows = _rows(df, split)
+    df = _pairs(data); rows = split_rows(df, split)
     model.eval(); fp = model.fingerprint()
     features, df, rows = _features_for(model, df, rows, features, progress)
     images, captions = _tables(df.iloc[rows])

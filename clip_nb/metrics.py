@@ -13,8 +13,12 @@ import pandas as pd
 import torch
 from fastcore.basics import patch
 
+from .data import split_rows
+from .encoders import DualEncoder, encode_images, encode_texts
+from .features import Features, embed_features, image_paths, split_features
+
 # %% auto #0
-__all__ = ['retrieval_ranks', 'RetrievalMetrics', 'retrieval_metrics', 'metrics_table']
+__all__ = ['retrieval_ranks', 'RetrievalMetrics', 'retrieval_metrics', 'metrics_table', 'embed_split', 'evaluate']
 
 # %% ../nbs/04_metrics.ipynb #13b4b975
 def _features(x, # (N, d) tensor or array
@@ -153,3 +157,23 @@ def _repr_markdown_(self:RetrievalMetrics):
     head = '| | ' + ' | '.join(t.columns) + ' |\n|---|' + '---:|' * len(t.columns) + '\n'
     rows = ''.join(f'| {i} | ' + ' | '.join(f'{v:.{0 if c == "medR" else 1}f}' for c, v in r.items()) + ' |\n' for i, r in t.iterrows())
     return head + rows + f"\nrsum **{self['rsum']:.1f}**"
+
+# %% ../nbs/04_metrics.ipynb #574f854e
+@torch.no_grad()
+def embed_split(model:DualEncoder,            # the model to measure
+                df:pd.DataFrame,              # the pairs table
+                split:str|None='test',        # 'train', 'val', 'test', or None/'all'
+                features:Features|None=None,  # the towers' features of `df` (frozen towers); None: through the towers, from the files
+                batch_size:int=256) -> tuple[torch.Tensor, torch.Tensor, np.ndarray]:
+    "Unit retrieval vectors of one split's images (each once, in `image_id` order) and captions, and each caption's image row."
+    if features is not None:
+        fi, ft, t2i = split_features(features, df, split)
+        return embed_features(model, 'image', fi), embed_features(model, 'text', ft), t2i
+    sub = df.iloc[split_rows(df, split)]; paths = image_paths(sub)
+    t2i = sub['image'].map({p: i for i, p in enumerate(paths)}).to_numpy()
+    return torch.from_numpy(encode_images(model, paths, batch_size)), torch.from_numpy(encode_texts(model, sub['caption'].tolist(), batch_size)), t2i
+
+def evaluate(model:DualEncoder, df:pd.DataFrame, split:str|None='test', features:Features|None=None,
+             batch_size:int=256) -> dict:
+    "The retrieval metrics of `model` on one split of `df`, with the standard protocol."
+    return retrieval_metrics(*embed_split(model, df, split, features, batch_size))

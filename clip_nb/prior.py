@@ -15,35 +15,21 @@ import torch
 from .core import save_json
 from .encoders import PRIOR_DEFAULTS, DualEncoder, conse_embedding, fuse_embeddings
 from .metrics import retrieval_metrics
-from .train import Features, tower_features
+from .features import Features, split_features, tower_features
 
 # %% auto #0
 __all__ = ['split_tower_features', 'tune_prior', 'prior_comparison', 'zero_shot_model', 'write_run']
 
 # %% ../nbs/05a_prior.ipynb #d140f2c6
-def _split_rows(df:pd.DataFrame, split:str|None) -> np.ndarray:
-    if split in (None, 'all'): return np.arange(len(df))
-    rows = np.flatnonzero((df['split'] == split).to_numpy())
-    if not len(rows): raise ValueError(f"the data has no rows in split {split!r}; its splits: {sorted(df['split'].unique())}")
-    return rows
-
 def split_tower_features(model:DualEncoder,           # the model whose towers the features come from
                          df:pd.DataFrame,             # the pairs table (`clip_nb.data.read_pairs`)
                          split:str|None='val',        # 'train', 'val', 'test', or None/'all'
                          features:Features|None=None  # `tower_features(model, df)` (default: read from the cache)
                         ) -> tuple[torch.Tensor, torch.Tensor, np.ndarray]:
     "(image tower features, caption tower features, each caption's image row) of one split, on the model's device and dtype."
-    rows = _split_rows(df, split); sub = df.iloc[rows]
-    features = features if features is not None else tower_features(model, df, progress=False)
-    if len(features.text) != len(df): raise ValueError(f'the features hold {len(features.text)} captions but the table has {len(df)}: '
-                                                       'compute them with tower_features(model, df) for this table')
-    at = {p: i for i, p in enumerate(features.image_paths)}
-    paths = list(dict.fromkeys(sub['image']))
-    if missing := [p for p in paths if p not in at]: raise ValueError(f'{len(missing)} images of the table have no features, e.g. {missing[0]}')
+    fi, ft, t2i = split_features(features if features is not None else tower_features(model, df, progress=False), df, split)
     dev, dtype = model.logit_scale.device, model.logit_scale.dtype
-    fi = torch.from_numpy(np.asarray(features.image[[at[p] for p in paths]])).to(dev, dtype)
-    ft = torch.from_numpy(np.asarray(features.text[rows])).to(dev, dtype)
-    return fi, ft, sub['image'].map({p: i for i, p in enumerate(paths)}).to_numpy()
+    return torch.from_numpy(fi).to(dev, dtype), torch.from_numpy(ft).to(dev, dtype), t2i
 
 # %% ../nbs/05a_prior.ipynb #4e6de441
 def _grid(logits, class_embeddings, text_prior, t2i, heads, ks, temperatures, weights) -> tuple[list[dict], list[dict]]:

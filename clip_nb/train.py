@@ -5,8 +5,6 @@
 # %% ../nbs/05_train.ipynb #c6384615
 from __future__ import annotations
 
-import contextlib
-import copy
 import hashlib
 import json
 import math
@@ -14,9 +12,8 @@ from html import escape as html_escape
 import os
 import random
 import shutil
-import sys
 import time
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, fields
 from functools import partial
 from pathlib import Path
 
@@ -26,20 +23,21 @@ import torch
 from fastprogress.fastprogress import master_bar, progress_bar
 
 from .config import TrainConfig
-from .core import atomic_write, cache_dir, crash_point, file_lock, precision_for, restore_folder, save_json, seed_everything, show_bars
-from .data import BadImageError, PairsDataset, image_transform, load_image, read_pairs
+from .core import atomic_write, crash_point, precision_for, restore_folder, save_json, show_bars
+from .data import PairsDataset, read_pairs, split_rows
 from .encoders import DualEncoder, DualEncoderConfig
+from .features import Features, feature_cache_key, skip_unreadable, tower_digest, tower_features
 from .loss import ClipLoss
-from .metrics import metrics_table, retrieval_metrics
+from .metrics import embed_split, evaluate, metrics_table
 
 # %% auto #0
-__all__ = ['RUN_FILES', 'param_groups', 'warmup_cosine', 'tower_digest', 'feature_cache_key', 'Features', 'tower_features',
-           'skip_unreadable', 'epoch_batches', 'embed_pairs', 'evaluate', 'save_checkpoint', 'load_checkpoint',
-           'restore_model', 'check_run_dir', 'restartable', 'data_fingerprint', 'FitResult', 'fit', 'read_history',
-           'plot_history', 'load_run', 'model_from_config', 'TrainConfig']
+__all__ = ['RUN_FILES', 'param_groups', 'warmup_cosine', 'epoch_batches', 'save_checkpoint', 'load_checkpoint', 'restore_model',
+           'check_run_dir', 'restartable', 'data_fingerprint', 'FitResult', 'fit', 'read_history', 'plot_history',
+           'load_run', 'model_from_config', 'TrainConfig', 'Features', 'tower_features', 'tower_digest',
+           'feature_cache_key', 'skip_unreadable', 'evaluate']
 
 # %% ../nbs/05_train.ipynb #7d37a16c
-_all_ = ['TrainConfig']
+_all_ = ['TrainConfig', 'Features', 'tower_features', 'tower_digest', 'feature_cache_key', 'skip_unreadable', 'evaluate'] # their homes: clip_nb.config, .features, .metrics
 
 # %% ../nbs/05_train.ipynb #7b128602
 def param_groups(model:torch.nn.Module, cfg:TrainConfig) -> list[dict]:
@@ -60,130 +58,6 @@ def warmup_cosine(step:int, total:int, warmup:int) -> float:
     if step < warmup: return (step + 1) / warmup
     return 0.5 * (1 + math.cos(math.pi * min(1.0, (step - warmup) / max(1, total - warmup))))
 
-# %% ../nbs/05_train.ipynb #958d6178
-def tower_digest(model:DualEncoder) -> str:
-    "SHA-256 of both towers' weights and buffers (in the feature cache key; recorded in checkpoints that leave the towers out)."
-    h = hashlib.sha256()
-    for k, v in [*sorted(model.image_encoder.state_dict().items()), *sorted(model.text_encoder.state_dict().items())]:
-        h.update(k.encode()); h.update(v.detach().cpu().contiguous().numpy().tobytes() if v.dtype != torch.bfloat16 else v.float().numpy().tobytes())
-    return h.hexdigest()
-
-def _image_tf(model:DualEncoder, train:bool=False):
-    c = model.config
-    return image_transform(c.image_backbone, size=c.image_size, mode=c.resize_mode, train=train)
-
-def feature_cache_key(model:DualEncoder, image_paths:list[str], captions:list[str]) -> str:
-    "The cache key of the towers' features for these images and captions."
-    h = hashlib.sha256(tower_digest(model).encode())
-    c = model.config
-    h.update(repr((c.image_backbone, c.text_backbone, c.text_pooling, c.max_length, _image_tf(model).key)).encode())
-    for p in image_paths:
-        st = os.stat(p); h.update(f'{p}\0{st.st_size}\0{st.st_mtime_ns}\n'.encode())
-    for t in captions: h.update(t.encode() + b'\0')
-    return h.hexdigest()[:32]
-
-# %% ../nbs/05_train.ipynb #8e2ac271
-class _ImageFiles(torch.utils.data.Dataset):
-    "Images by path, transformed, to encode unique images; an unreadable one gives None, its reason kept in `bad`."
-    def __init__(self, paths, tf, bad:dict|None=None): self.paths, self.tf, self.bad = list(paths), tf, {} if bad is None else bad
-    def __len__(self): return len(self.paths)
-    def __getitem__(self, i):
-        try: return self.tf(load_image(self.paths[i]))
-        except BadImageError as e: self.bad[self.paths[i]] = str(e); return None
-
-@torch.no_grad()
-def _encode_rows(fn, n:int, batch_size:int, out:np.ndarray, start:int, progress:dict|None, progress_file:Path|None, key:str, bar=None):
-    "Fill `out[start:n]` with `fn(i, j)` in chunks, recording progress after each flushed chunk."
-    for i in range(start, n, batch_size):
-        j = min(n, i + batch_size)
-        out[i:j] = fn(i, j)
-        if progress_file is not None:
-            out.flush(); progress[key] = j; save_json(progress, progress_file)
-        if bar is not None: bar.update(j)
-
-# %% ../nbs/05_train.ipynb #26e6ec1c
-@dataclass
-class Features:
-    "Tower features of every unique image and every caption of a pairs table (memory-mapped when cached)."
-    image:np.ndarray        # (n_images, image feature dim), rows in `image_paths` order
-    text:np.ndarray         # (n_captions, text feature dim), rows in the table's row order
-    image_paths:list[str]   # the unique images, in first-appearance order
-    key:str=''              # the cache key ('' when not cached)
-    path:Path|None=None     # the cache folder
-    bad:dict=field(default_factory=dict) # unreadable image -> why (its row is zeros: `skip_unreadable` leaves its captions out)
-
-def _unique_images(df:pd.DataFrame) -> list[str]: return list(dict.fromkeys(df['image'].tolist()))
-
-def _cached(folder:Path, shapes:dict) -> dict|None:
-    "The finished cache entry's arrays (memory-mapped) and meta, or None; a damaged entry (a file cut short) is deleted, to be computed again."
-    if not (folder/'meta.json').exists(): return None
-    sizes = {k: (folder/f'{k}.f32').stat().st_size if (folder/f'{k}.f32').exists() else 0 for k in shapes}
-    if all(sizes[k] == 4 * int(np.prod(s)) for k, s in shapes.items()):
-        return dict(meta=json.loads((folder/'meta.json').read_text()), **{k: np.memmap(folder/f'{k}.f32', np.float32, 'r', shape=s) for k, s in shapes.items()})
-    bad = next(k for k, s in shapes.items() if sizes[k] != 4 * int(np.prod(s)))
-    print(f'the cached tower features in {folder} are damaged ({bad}.f32 is {sizes[bad]} bytes, {4 * int(np.prod(shapes[bad]))} expected): '
-          'computing them again', file=sys.stderr, flush=True)
-    for f in folder.glob('*'):
-        if f.name != '.lock': f.unlink()
-    return None
-
-def tower_features(model:DualEncoder, df:pd.DataFrame, batch_size:int=64, root:str|Path|None=None,
-                   cache:bool=True, progress:bool=True) -> Features:
-    "The towers' features of `df`'s images and captions: read from the cache, resumed, or computed and cached; unreadable images are listed in `bad`."
-    paths, captions = _unique_images(df), df['caption'].tolist()
-    key = feature_cache_key(model, paths, captions)
-    model = model.eval()
-    di, dt = model.image_encoder.feature_dim, model.text_encoder.feature_dim
-    shapes = {'image': (len(paths), di), 'text': (len(captions), dt)}
-    folder = (Path(root) if root else cache_dir('features'))/key
-    if cache: folder.mkdir(parents=True, exist_ok=True)
-    # one process builds an entry at a time; another one asking for it waits, then reads the finished entry
-    with file_lock(folder/'.lock') if cache else contextlib.nullcontext():
-        if cache and (c := _cached(folder, shapes)): return Features(c['image'], c['text'], paths, key, folder, c['meta'].get('bad', {}))
-        pfile = folder/'progress.json'
-        prog = json.loads(pfile.read_text()) if cache and pfile.exists() else {}
-        if prog.get('shapes') != {k: list(v) for k, v in shapes.items()}: prog = {'shapes': {k: list(v) for k, v in shapes.items()}, 'image': 0, 'text': 0}
-        if cache:
-            fits = {k: (folder/f'{k}.f32').exists() and (folder/f'{k}.f32').stat().st_size == 4 * int(np.prod(s)) and prog[k] for k, s in shapes.items()}
-            prog.update({k: prog[k] if fits[k] else 0 for k in shapes}) # a file cut short is started again
-            arrs = {k: np.memmap(folder/f'{k}.f32', np.float32, 'r+' if fits[k] else 'w+', shape=s) for k, s in shapes.items()}
-        else: arrs = {k: np.zeros(s, np.float32) for k, s in shapes.items()}
-        dev = next(model.parameters()).device
-        tf, tok = _image_tf(model), model.text_encoder.tokenizer
-        ds = _ImageFiles(paths, tf, prog.setdefault('bad', {}))
-        def enc_images(i, j):
-            ims = [ds[k] for k in range(i, j)]; ok = [k for k, x in enumerate(ims) if x is not None]
-            out = np.zeros((j - i, di), np.float32)
-            if ok: out[ok] = model.image_encoder.features(torch.stack([ims[k] for k in ok]).to(dev)).float().cpu().numpy()
-            return out
-        def enc_texts(i, j):
-            t = tok(captions[i:j], padding=True, truncation=True, max_length=model.config.max_length, return_tensors='pt').to(dev)
-            return model.text_encoder.features(**t).float().cpu().numpy()
-        bars, t0 = progress and show_bars(), time.time()
-        bar = progress_bar(range(len(paths) + len(captions)), leave=False) if bars else None
-        if bar is not None: bar.comment = 'caching tower features'; bar.update(0) # starts the bar's clock
-        elif progress: print(f'tower features of {len(paths)} images and {len(captions)} captions '
-                             f'({model.config.image_backbone}, {model.config.text_backbone}) …', flush=True)
-        _encode_rows(enc_images, len(paths), batch_size, arrs['image'], prog['image'], prog, pfile if cache else None, 'image', bar and _Offset(bar, 0))
-        _encode_rows(enc_texts, len(captions), batch_size * 4, arrs['text'], prog['text'], prog, pfile if cache else None, 'text', bar and _Offset(bar, len(paths)))
-        if progress and not bars: print(f'tower features: done in {time.time() - t0:.0f} s', flush=True)
-        if cache:
-            for a in arrs.values(): a.flush()
-            save_json({'key': key, 'shapes': prog['shapes'], 'image_backbone': model.config.image_backbone, 'bad': prog['bad'],
-                       'text_backbone': model.config.text_backbone, 'created': time.time()}, folder/'meta.json')
-        return Features(arrs['image'], arrs['text'], paths, key if cache else '', folder if cache else None, dict(prog['bad']))
-
-def skip_unreadable(df:pd.DataFrame, features:Features) -> pd.DataFrame:
-    "`df` with the captions of images the towers could not read moved out of every split ('unassigned'), counted in its read report."
-    hit = df['image'].isin(list(features.bad)).to_numpy()
-    if not hit.any(): return df
-    out = df.assign(split=np.where(hit, 'unassigned', df['split'].to_numpy()))
-    if (r := df.attrs.get('report')) is not None:
-        r = copy.copy(r); r.skipped = {**r.skipped, 'bad_image': r.skipped.get('bad_image', 0) + int(hit.sum())}; r.bad_files = {**r.bad_files, **features.bad}
-    out.attrs = {**df.attrs, 'report': r}
-    print(f'skipped {int(hit.sum())} captions of {len(features.bad)} unreadable images: ' + '; '.join(list(features.bad.values())[:3]), flush=True)
-    return out
-
 # %% ../nbs/05_train.ipynb #30492e92
 def epoch_batches(n_rows:int,        # training pairs (rows of the training split)
                   batch_size:int,    # pairs per process and step
@@ -200,41 +74,6 @@ def epoch_batches(n_rows:int,        # training pairs (rows of the training spli
     if gb == 0: raise ValueError(f'{len(rows)} training pairs cannot fill a batch on {world} processes')
     per = gb // world
     return [rows[b*gb + rank*per: b*gb + (rank+1)*per] for b in range(len(rows) // gb)]
-
-# %% ../nbs/05_train.ipynb #574f854e
-def _split(df:pd.DataFrame, split:str|None) -> np.ndarray:
-    if split in (None, 'all'): return np.arange(len(df))
-    rows = np.flatnonzero((df['split'] == split).to_numpy())
-    if not len(rows): raise ValueError(f"the data has no rows in split {split!r}; its splits: {sorted(df['split'].unique())}")
-    return rows
-
-@torch.no_grad()
-def embed_pairs(model:DualEncoder, df:pd.DataFrame, split:str|None='test', features:Features|None=None,
-                batch_size:int=256) -> tuple[torch.Tensor, torch.Tensor, np.ndarray]:
-    "Normalised embeddings of a split's unique images and captions, and each caption's image row."
-    rows = _split(df, split); sub = df.iloc[rows]
-    paths = _unique_images(sub); pos = {p: i for i, p in enumerate(paths)}
-    t2i = sub['image'].map(pos).to_numpy()
-    model = model.eval(); dev = next(model.parameters()).device
-    if features is not None:
-        at = {p: i for i, p in enumerate(features.image_paths)}
-        fi = torch.from_numpy(np.asarray(features.image[[at[p] for p in paths]]))
-        ft = torch.from_numpy(np.asarray(features.text[rows]))
-        fuse_i, fuse_t = getattr(model, 'fuse_image', model.project_image), getattr(model, 'fuse_text', model.project_text)
-        img = torch.cat([fuse_i(fi[i:i+batch_size].to(dev)).float().cpu() for i in range(0, len(fi), batch_size)])
-        txt = torch.cat([fuse_t(ft[i:i+batch_size].to(dev)).float().cpu() for i in range(0, len(ft), batch_size)])
-        return img, txt, t2i
-    ds, tok, caps = _ImageFiles(paths, _image_tf(model)), model.text_encoder.tokenizer, sub['caption'].tolist()
-    img = torch.cat([model.encode_image(torch.stack([ds[k] for k in range(i, min(len(ds), i+batch_size))]).to(dev)).float().cpu()
-                     for i in range(0, len(ds), batch_size)])
-    txt = torch.cat([model.encode_text(**tok(caps[i:i+batch_size], padding=True, truncation=True, max_length=model.config.max_length,
-                                             return_tensors='pt').to(dev)).float().cpu() for i in range(0, len(caps), batch_size)])
-    return img, txt, t2i
-
-def evaluate(model:DualEncoder, df:pd.DataFrame, split:str|None='test', features:Features|None=None,
-             batch_size:int=256) -> dict:
-    "Retrieval metrics (section 7 of the design) of `model` on one split of `df`."
-    return retrieval_metrics(*embed_pairs(model, df, split, features, batch_size))
 
 # %% ../nbs/05_train.ipynb #bede3fe8
 def _rng_state() -> dict:
@@ -440,20 +279,17 @@ def fit(model:DualEncoder,                    # the dual encoder to train (its t
     if cached and features is None:
         with acc.main_process_first(): features = tower_features(model, df, progress=progress and acc.is_main_process)
     if cached: df = skip_unreadable(df, features)
-    train_rows = _split(df, 'train'); train = df.iloc[train_rows]
+    train_rows = split_rows(df, 'train'); train = df.iloc[train_rows]
     image_ids = pd.factorize(df['image'])[0]
     groups = list(train.groupby('image', sort=False).indices.values()) if cfg.one_caption_per_image else None
-    img_rows = None
-    if cached:
-        at = {p: i for i, p in enumerate(features.image_paths)}
-        img_rows = np.array([at[p] for p in train['image']])
+    img_rows = features.rows(train['image'].tolist()) if cached else None
     n_batches = len(epoch_batches(len(train_rows), cfg.batch_size, cfg.seed, 0, acc.process_index, acc.num_processes, groups))
     total = max(1, n_batches // cfg.grad_accum) * cfg.epochs
     opt = torch.optim.AdamW([{k: v for k, v in g.items() if k != 'names'} for g in param_groups(model, cfg)], betas=(0.9, 0.98), eps=1e-6)
     warmup = ckpt['extra'].get('warmup_steps', int(cfg.warmup * total)) if ckpt else int(cfg.warmup * total) # kept when more epochs stretch the run
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: warmup_cosine(s, total, warmup))
     step_mod, opt = acc.prepare(model, opt)
-    loss_fn, tf = ClipLoss(), None if cached else _image_tf(model, train=True)
+    loss_fn, tf = ClipLoss(), None if cached else model.image_transform(train=True)
     epoch, step, history, best = 0, 0, [], -math.inf
     if ckpt is not None:
         opt.load_state_dict(ckpt['optimizer']); sched.load_state_dict(ckpt['scheduler'])
