@@ -37,10 +37,9 @@ __all__ = ['SPLIT_NAMES', 'FORMATS', 'CSV_COLUMNS', 'IMAGE_DIRS', 'SYNTH_COLOURS
            'TUXPAINT_PACKAGE', 'DataError', 'ReadReport', 'CaptionFormat', 'register_format', 'detect_format',
            'check_image', 'hash_split', 'read_pairs', 'BadImageError', 'load_image', 'PadToSquare', 'CropToAspect',
            'ImageTransform', 'image_transform', 'TextCollate', 'BadImage', 'unique_images', 'text_to_image',
-           'split_rows', 'PairsDataset', 'ImagesDataset', 'CaptionsDataset', 'Collate', 'OneCaptionPerImageSampler',
-           'DistinctImagesBatchSampler', 'make_loader', 'set_epoch', 'train_loader', 'image_loader', 'caption_loader',
-           'write_captions', 'synth_pairs', 'synth_flickr8k', 'show_batch', 'SampleUnavailable', 'tuxpaint_available',
-           'tuxpaint_sample']
+           'split_rows', 'PairsDataset', 'ImagesDataset', 'CaptionsDataset', 'Collate', 'EpochBatches', 'make_loader',
+           'set_epoch', 'train_loader', 'image_loader', 'caption_loader', 'write_captions', 'synth_pairs',
+           'synth_flickr8k', 'show_batch', 'SampleUnavailable', 'tuxpaint_available', 'tuxpaint_sample']
 
 # %% ../nbs/01_data.ipynb #578ec187
 class DataError(ValueError):
@@ -637,37 +636,29 @@ def _groups(image_ids) -> list[np.ndarray]:
     ids = np.asarray(image_ids); order = np.argsort(ids, kind='stable')
     return np.split(order, np.flatnonzero(np.diff(ids[order])) + 1) if len(ids) else []
 
-class OneCaptionPerImageSampler(Sampler):
-    "Each epoch, every image once in random order with one of its captions drawn at random; depends only on seed and epoch."
-    def __init__(self, image_ids, # the `image_id` of each row of the dataset
-                 seed:int=0, shuffle:bool=True):
-        self.groups, self.seed, self.shuffle, self.epoch = _groups(image_ids), seed, shuffle, 0
+class EpochBatches(Sampler):
+    "This process's batches of rows, epoch by epoch: shuffled by (seed, epoch) alone, each global batch split across processes."
+    def __init__(self, image_ids,                   # the `image_id` of each row
+                 batch_size:int,                    # rows per batch and process (the global batch: batch_size × world)
+                 seed:int=0,
+                 one_caption_per_image:bool=False,  # an epoch shows each image once, with a caption drawn afresh
+                 rank:int=0, world:int=1,           # this process and how many there are
+                 drop_last:bool=True):              # drop an incomplete global batch (one smaller batch is kept rather than none)
+        self.n, self.batch_size, self.seed, self.rank, self.world, self.drop_last, self.epoch = len(image_ids), batch_size, seed, rank, world, drop_last, 0
+        self.groups = _groups(image_ids) if one_caption_per_image else None
     def set_epoch(self, epoch:int): self.epoch = epoch
-    def __len__(self): return len(self.groups)
-    def __iter__(self):
+
+    def batches(self) -> list[np.ndarray]:
+        "This epoch's batches (row positions) for this process."
         rng = np.random.default_rng([self.seed, self.epoch])
-        picks = np.array([g[rng.integers(len(g))] for g in self.groups], dtype=np.int64)
-        return iter((picks[rng.permutation(len(picks))] if self.shuffle else picks).tolist())
-
-# %% ../nbs/01_data.ipynb #fcd914c6
-class DistinctImagesBatchSampler(Sampler):
-    "Batches of rows over all captions, shuffled per epoch, with no image twice in a batch."
-    def __init__(self, image_ids, batch_size:int, seed:int=0, drop_last:bool=False):
-        self.image_ids, self.batch_size, self.seed, self.drop_last, self.epoch = np.asarray(image_ids), batch_size, seed, drop_last, 0
-    def set_epoch(self, epoch:int): self.epoch = epoch
-
-    def _batches(self) -> list[list[int]]:
-        queue, out = deque(np.random.default_rng([self.seed, self.epoch]).permutation(len(self.image_ids)).tolist()), []
-        while queue:
-            batch, seen, deferred = [], set(), []
-            while queue and len(batch) < self.batch_size:
-                i = queue.popleft()
-                (deferred if self.image_ids[i] in seen else batch).append(i); seen.add(self.image_ids[i])
-            queue.extendleft(reversed(deferred)); out.append(batch)
-        return [b for b in out if len(b) == self.batch_size] if self.drop_last else out
-
-    def __iter__(self): return iter(self._batches())
-    def __len__(self): return len(self._batches())
+        rows = np.array([rng.choice(g) for g in self.groups]) if self.groups is not None else np.arange(self.n)
+        rows, gb = rows[rng.permutation(len(rows))], self.batch_size * self.world
+        if len(rows) < gb: gb = len(rows) - len(rows) % self.world
+        if gb == 0: raise ValueError(f'{len(rows)} training pairs cannot fill a batch on {self.world} processes')
+        per = gb // self.world
+        return [rows[b*gb + self.rank*per: b*gb + (self.rank+1)*per] for b in range(len(rows) // gb if self.drop_last else -(-len(rows) // gb))]
+    def __iter__(self): return (b.tolist() for b in self.batches())
+    def __len__(self): return len(self.batches())
 
 # %% ../nbs/01_data.ipynb #4e9e0272
 def _worker_init(worker_id:int): torch.set_num_threads(1)
@@ -695,18 +686,13 @@ def set_epoch(loader:DataLoader, epoch:int):
 
 # %% ../nbs/01_data.ipynb #918c0e3d
 def train_loader(df:pd.DataFrame, transform:Callable, tokenizer=None, batch_size:int=64,
-                 captions:str='one_per_image', # or 'all': every caption each epoch
-                 distinct_images:bool=True,    # with 'all': no image twice in a batch
-                 num_workers:int=0, seed:int=0, drop_last:bool=True, max_length:int=64, strict:bool=False,
-                 **kwargs) -> DataLoader: # more `make_loader`/DataLoader arguments
-    "The training loader over the rows of `df`; call `set_epoch(loader, epoch)` at the start of each epoch."
-    ds = PairsDataset(df, transform, strict)
-    kw = dict(num_workers=num_workers, tokenizer=tokenizer, max_length=max_length, seed=seed, **kwargs)
-    if captions == 'one_per_image':
-        return make_loader(ds, batch_size, sampler=OneCaptionPerImageSampler(df.image_id, seed), drop_last=drop_last, **kw)
-    if captions != 'all': raise ValueError(f"captions must be 'one_per_image' or 'all', got {captions!r}")
-    if distinct_images: return make_loader(ds, batch_sampler=DistinctImagesBatchSampler(df.image_id, batch_size, seed, drop_last), **kw)
-    return make_loader(ds, batch_size, shuffle=True, drop_last=drop_last, **kw)
+                 one_caption_per_image:bool=False,  # an epoch shows each image once (else every caption)
+                 seed:int=0, rank:int=0, world:int=1, num_workers:int=0, max_length:int=64, strict:bool=False, drop_last:bool=True,
+                 **kwargs) -> DataLoader:           # more `make_loader`/DataLoader arguments
+    "The training loader over the rows of `df` (what `fit` reads images with); call `set_epoch(loader, epoch)` at the start of each epoch."
+    batches = EpochBatches(df.image_id.to_numpy(), batch_size, seed, one_caption_per_image, rank, world, drop_last)
+    return make_loader(PairsDataset(df, transform, strict), batch_sampler=batches, num_workers=num_workers, tokenizer=tokenizer,
+                       max_length=max_length, seed=seed, **kwargs)
 
 def image_loader(df:pd.DataFrame|list, transform:Callable, batch_size:int=64, num_workers:int=0, strict:bool=False, **kwargs) -> DataLoader:
     "Each image of `df` once, in `unique_images` order (or a list of paths)."

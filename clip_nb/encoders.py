@@ -41,6 +41,9 @@ def _has_params(m:nn.Module) -> bool: return next(m.parameters(), None) is not N
 class _Tower(nn.Module):
     "A backbone whose frozen parts always compute in eval mode (fixed BatchNorm statistics, no dropout)."
     def train(self, mode:bool=True):
+        # models switch mode every epoch: walk the modules only when something changes
+        if not (mode or self.training): return self # in eval mode already
+        if self.frozen: return super().train(False) if self.training else self # all of it computes in eval mode, whatever is asked
         super().train(mode)
         if mode:
             for m in self.modules():

@@ -146,6 +146,11 @@ def tower_features(model:DualEncoder, df:pd.DataFrame, batch_size:int=64, root:s
                        'text_backbone': model.config.text_backbone, 'created': time.time()}, folder/'meta.json')
         return Features(arrs['image'], arrs['text'], paths, key if cache else '', folder if cache else None, dict(prog['bad']))
 
+class _Offset:
+    "Report progress `n` as `offset + n` to a progress bar."
+    def __init__(self, bar, offset): self.bar, self.offset = bar, offset
+    def update(self, n): self.bar.update(self.offset + n)
+
 def skip_unreadable(df:pd.DataFrame, features:Features) -> pd.DataFrame:
     "`df` with the captions of images the towers could not read moved out of every split ('unassigned'), counted in its read report."
     hit = df['image'].isin(list(features.bad)).to_numpy()

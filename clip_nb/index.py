@@ -31,7 +31,7 @@ from .core import atomic_folder, atomic_write, cache_dir, crash_point, file_lock
 from .data import BadImageError, _to_rgb, load_image, read_pairs, split_rows, unique_images
 from .encoders import DualEncoder, encode_images, encode_texts
 from .features import Features, embed_features, feature_cache_key, image_paths, skip_unreadable, tower_features
-from .train import load_run
+from .runs import load_run
 
 # %% auto #0
 __all__ = ['KINDS', 'IVFPQ_RERANK', 'INDEX_FILE', 'META_FILE', 'INFO_FILE', 'VECTORS_FILE', 'EMB_FILE', 'SynthEmbeddings',

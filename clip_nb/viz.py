@@ -24,7 +24,7 @@ from matplotlib.patches import Rectangle
 from PIL import Image
 
 from .data import load_image
-from .train import read_history
+from .runs import read_history
 
 # %% auto #0
 __all__ = ['TRUTH_COLOUR', 'MARK', 'thumbnail', 'image_bytes', 'plot_image_captions', 'plot_text_images', 'plot_similarity',

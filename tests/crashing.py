@@ -56,7 +56,7 @@ def weights(run:Path) -> dict:
     "The run's best model and last checkpoint weights, and its history (without the timings)."
     from safetensors.torch import load_file
     ckpt = torch.load(run/'last.pt', map_location='cpu', weights_only=True)
-    hist = [{k: v for k, v in h.items() if k not in ('seconds', 'pairs_per_s')} for h in json.loads(ckpt['history'])]
+    hist = [{k: v for k, v in h.items() if k not in ('seconds', 'pairs_per_s', 'eval_seconds')} for h in json.loads(ckpt['history'])]
     return dict(best=load_file(run/'best'/'model.safetensors'), last=ckpt['model'], history=hist, epoch=ckpt['epoch'])
 
 

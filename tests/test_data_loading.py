@@ -27,7 +27,7 @@ def test_spawned_workers_skip_a_bad_image_and_tokenize(synth):
     Path(bad).write_bytes(good[:len(good) // 2])
     try:
         tok = AutoTokenizer.from_pretrained(text_backbone_source('sentence-transformers/all-MiniLM-L6-v2'))
-        dl = train_loader(df, image_transform('mobilenet_v2', size=32), tok, batch_size=4, num_workers=1, drop_last=False,
+        dl = train_loader(df, image_transform('mobilenet_v2', size=32), tok, batch_size=4, one_caption_per_image=True, num_workers=1, drop_last=False,
                           multiprocessing_context='spawn')
         ids, skipped = [], set()
         for epoch in range(2):
