@@ -209,7 +209,7 @@ def _training_data(model:DualEncoder, df:pd.DataFrame, cfg:TrainConfig, acc, fea
         return dict(df=df, loader=loader, batches=loader.batch_sampler)
     as_tensor = lambda a: torch.from_numpy(np.array(a, np.float32)).to(dev) # a copy: the cache is a read-only memory map
     cache = (as_tensor(features.image), as_tensor(features.text[split_rows(df, 'train')]), torch.from_numpy(features.rows(train['image'].tolist())).to(dev),
-             torch.from_numpy(train['image_id'].to_numpy()).to(dev))
+             torch.tensor(train['image_id'].to_numpy(), device=dev))
     return dict(df=df, cached=cache, val=split_features(features, df, cfg.eval_split),
                 batches=EpochBatches(train['image_id'].to_numpy(), cfg.batch_size, cfg.seed, cfg.one_caption_per_image, *rank))
 
