@@ -1,10 +1,10 @@
-"""Benchmark: FAISS index kinds of `clip_nb.index` on 1,000,000 × 256-d vectors with a modality gap.
+"""Benchmark: FAISS index kinds of `clip_nb.vectors` on 1,000,000 × 256-d vectors with a modality gap.
 
     OMP_NUM_THREADS=2 .venv/bin/python benchmarks/bench_index.py [--n 1000000] [--dim 256] [--threads 2]
                                                                  [--kinds flat ivf hnsw ivfpq] [--target 0.95]
 
 The situation it measures is text queries against image vectors. The vectors come from
-`clip_nb.index.synth_embeddings` (documented in nbs/06_search.ipynb):
+`clip_nb.vectors.synth_embeddings` (documented in nbs/06_vectors.ipynb):
 
 - every item has 4 attributes (think shape, colour, size, background) whose values are random unit
   directions; with the default number of values there are about 8 items per combination of values, so
@@ -16,11 +16,11 @@ The situation it measures is text queries against image vectors. The vectors com
   image is ≈ 0.35 (as with CLIP), an image's best match ≈ 0.94;
 - same-modality query = a new image of the same item (all attributes, fresh noise, g_image).
 
-For each kind the index is built with `clip_nb.index.build_index` (IVF and PQ trained on a sample), tuned with
-`clip_nb.index.tune` to the cheapest `nprobe` / `efSearch` whose recall@10 on the 1,000 cross-modal queries
+For each kind the index is built with `clip_nb.vectors.build_index` (IVF and PQ trained on a sample), tuned with
+`clip_nb.vectors.tune` to the cheapest `nprobe` / `efSearch` whose recall@10 on the 1,000 cross-modal queries
 reaches `--target` (the same-modality recall at that setting is shown beside it), and then timed one query at
 a time (the interactive case; FAISS then runs each query on one thread, for every kind alike). Recall is
-measured against exact search (`clip_nb.index.exact_search`). Memory is the size of the serialised index, which
+measured against exact search (`clip_nb.vectors.exact_search`). Memory is the size of the serialised index, which
 is what it occupies in RAM (IVF-PQ's re-ranking vectors are memory-mapped from disk in an index folder, and
 only the rows of the candidates are read). IVF-PQ is measured twice: with its compressed codes alone, and
 re-scoring its best k × 16 candidates with the exact vectors (what `clip_nb` does by default). Speed-ups are ratios to the flat index's latency measured in the same run (this
@@ -35,7 +35,7 @@ import faiss
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from clip_nb.index import IVFPQ_RERANK, build_index, exact_search, recall_at_k, synth_embeddings, tune
+from clip_nb.vectors import IVFPQ_RERANK, build_index, exact_search, recall_at_k, synth_embeddings, tune
 
 
 def latency_ms(ix, queries, n, **params):

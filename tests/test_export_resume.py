@@ -16,7 +16,7 @@ from clip_nb.index import Embeddings
 # kill lands between shards; what is measured, the export and its resume, is the library's own code.
 SCRIPT = '''
 import sys, time
-import clip_nb.index as ix
+import clip_nb.embed as ix
 from clip_nb.encoders import DualEncoder
 model_dir, data, out, slow = sys.argv[1], sys.argv[2], sys.argv[3], float(sys.argv[4])
 encode = ix.encode_images
