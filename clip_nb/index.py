@@ -19,7 +19,7 @@ import pandas as pd
 from PIL import Image
 
 from .core import restore_folder
-from .data import BadImageError, _to_rgb, load_image
+from .loaders import BadImageError, _to_rgb, load_image
 from .encoders import DualEncoder, encode_images, encode_texts
 from .features import Features
 from .runs import load_run
