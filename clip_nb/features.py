@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from fastprogress.fastprogress import progress_bar
 
 from .core import cache_dir, file_lock, save_json, show_bars
-from .data import BadImageError, load_image, split_rows, unique_images
+from .loaders import BadImage, ImagesDataset, split_rows, unique_images
 from .encoders import DualEncoder
 
 # %% auto #0
@@ -48,14 +48,6 @@ def feature_cache_key(model:DualEncoder, image_paths:list[str], captions:list[st
     return h.hexdigest()[:32]
 
 # %% ../nbs/02c_features.ipynb #8e2ac271
-class _ImageFiles(torch.utils.data.Dataset):
-    "Images by path, transformed, to encode unique images; an unreadable one gives None, its reason kept in `bad`."
-    def __init__(self, paths, tf, bad:dict|None=None): self.paths, self.tf, self.bad = list(paths), tf, {} if bad is None else bad
-    def __len__(self): return len(self.paths)
-    def __getitem__(self, i):
-        try: return self.tf(load_image(self.paths[i]))
-        except BadImageError as e: self.bad[self.paths[i]] = str(e); return None
-
 @torch.no_grad()
 def _encode_rows(fn, n:int, batch_size:int, out:np.ndarray, start:int, progress:dict|None, progress_file:Path|None, key:str, bar=None):
     "Fill `out[start:n]` with `fn(i, j)` in chunks, recording progress after each flushed chunk."
@@ -100,51 +92,54 @@ def _cached(folder:Path, shapes:dict) -> dict|None:
         if f.name != '.lock': f.unlink()
     return None
 
+def _start(folder:Path, shapes:dict, cache:bool) -> tuple[dict, dict]:
+    "The progress of an unfinished cache entry and its arrays (memory-mapped, those cut short started again); in memory without a cache."
+    pfile = folder/'progress.json'
+    prog = json.loads(pfile.read_text()) if cache and pfile.exists() else {}
+    if prog.get('shapes') != {k: list(v) for k, v in shapes.items()}: prog = {'shapes': {k: list(v) for k, v in shapes.items()}, 'image': 0, 'text': 0}
+    prog.setdefault('bad', {})
+    if not cache: return prog, {k: np.zeros(s, np.float32) for k, s in shapes.items()}
+    fits = {k: (folder/f'{k}.f32').exists() and (folder/f'{k}.f32').stat().st_size == 4 * int(np.prod(s)) and prog[k] for k, s in shapes.items()}
+    prog.update({k: prog[k] if fits[k] else 0 for k in shapes}) # a file cut short is started again
+    return prog, {k: np.memmap(folder/f'{k}.f32', np.float32, 'r+' if fits[k] else 'w+', shape=s) for k, s in shapes.items()}
+
+def _tower_encoders(model:DualEncoder, paths:list, captions:list, bad:dict):
+    "`(i, j) →` the image tower's features of images i…j (zeros for an unreadable one, its reason kept in `bad`), and the text tower's of captions i…j."
+    dev, ds, tok = next(model.parameters()).device, ImagesDataset(paths, model.image_transform()), model.text_encoder.tokenizer
+    def images(i, j):
+        ims = [ds[k][0] for k in range(i, j)]; bad.update({x.path: x.reason for x in ims if isinstance(x, BadImage)})
+        ok, out = [k for k, x in enumerate(ims) if not isinstance(x, BadImage)], np.zeros((j - i, model.image_encoder.feature_dim), np.float32)
+        if ok: out[ok] = model.image_encoder.features(torch.stack([ims[k] for k in ok]).to(dev)).float().cpu().numpy()
+        return out
+    def texts(i, j):
+        t = tok(captions[i:j], padding=True, truncation=True, max_length=model.config.max_length, return_tensors='pt').to(dev)
+        return model.text_encoder.features(**t).float().cpu().numpy()
+    return images, texts
+
 def tower_features(model:DualEncoder, df:pd.DataFrame, batch_size:int=64, root:str|Path|None=None,
                    cache:bool=True, progress:bool=True) -> Features:
     "The towers' features of `df`'s images and captions: read from the cache, resumed, or computed and cached; unreadable images are listed in `bad`."
-    paths, captions = image_paths(df), df['caption'].tolist()
-    key = feature_cache_key(model, paths, captions)
-    model = model.eval()
-    di, dt = model.image_encoder.feature_dim, model.text_encoder.feature_dim
-    shapes = {'image': (len(paths), di), 'text': (len(captions), dt)}
+    paths, captions, model = image_paths(df), df['caption'].tolist(), model.eval()
+    key, shapes = feature_cache_key(model, paths, captions), {'image': (len(paths), model.image_encoder.feature_dim), 'text': (len(captions), model.text_encoder.feature_dim)}
     folder = (Path(root) if root else cache_dir('features'))/key
     if cache: folder.mkdir(parents=True, exist_ok=True)
     # one process builds an entry at a time; another one asking for it waits, then reads the finished entry
     with file_lock(folder/'.lock') if cache else contextlib.nullcontext():
         if cache and (c := _cached(folder, shapes)): return Features(c['image'], c['text'], paths, key, folder, c['meta'].get('bad', {}))
-        pfile = folder/'progress.json'
-        prog = json.loads(pfile.read_text()) if cache and pfile.exists() else {}
-        if prog.get('shapes') != {k: list(v) for k, v in shapes.items()}: prog = {'shapes': {k: list(v) for k, v in shapes.items()}, 'image': 0, 'text': 0}
-        if cache:
-            fits = {k: (folder/f'{k}.f32').exists() and (folder/f'{k}.f32').stat().st_size == 4 * int(np.prod(s)) and prog[k] for k, s in shapes.items()}
-            prog.update({k: prog[k] if fits[k] else 0 for k in shapes}) # a file cut short is started again
-            arrs = {k: np.memmap(folder/f'{k}.f32', np.float32, 'r+' if fits[k] else 'w+', shape=s) for k, s in shapes.items()}
-        else: arrs = {k: np.zeros(s, np.float32) for k, s in shapes.items()}
-        dev = next(model.parameters()).device
-        tf, tok = model.image_transform(), model.text_encoder.tokenizer
-        ds = _ImageFiles(paths, tf, prog.setdefault('bad', {}))
-        def enc_images(i, j):
-            ims = [ds[k] for k in range(i, j)]; ok = [k for k, x in enumerate(ims) if x is not None]
-            out = np.zeros((j - i, di), np.float32)
-            if ok: out[ok] = model.image_encoder.features(torch.stack([ims[k] for k in ok]).to(dev)).float().cpu().numpy()
-            return out
-        def enc_texts(i, j):
-            t = tok(captions[i:j], padding=True, truncation=True, max_length=model.config.max_length, return_tensors='pt').to(dev)
-            return model.text_encoder.features(**t).float().cpu().numpy()
+        (prog, arrs), pfile = _start(folder, shapes, cache), folder/'progress.json' if cache else None
+        enc_images, enc_texts = _tower_encoders(model, paths, captions, prog['bad'])
         bars, t0 = progress and show_bars(), time.time()
         bar = progress_bar(range(len(paths) + len(captions)), leave=False) if bars else None
         if bar is not None: bar.comment = 'caching tower features'; bar.update(0) # starts the bar's clock
-        elif progress: print(f'tower features of {len(paths)} images and {len(captions)} captions '
-                             f'({model.config.image_backbone}, {model.config.text_backbone}) …', flush=True)
-        _encode_rows(enc_images, len(paths), batch_size, arrs['image'], prog['image'], prog, pfile if cache else None, 'image', bar and _Offset(bar, 0))
-        _encode_rows(enc_texts, len(captions), batch_size * 4, arrs['text'], prog['text'], prog, pfile if cache else None, 'text', bar and _Offset(bar, len(paths)))
+        elif progress: print(f'tower features of {len(paths)} images and {len(captions)} captions ({model.config.image_backbone}, {model.config.text_backbone}) …', flush=True)
+        _encode_rows(enc_images, len(paths), batch_size, arrs['image'], prog['image'], prog, pfile, 'image', bar and _Offset(bar, 0))
+        _encode_rows(enc_texts, len(captions), batch_size * 4, arrs['text'], prog['text'], prog, pfile, 'text', bar and _Offset(bar, len(paths)))
         if progress and not bars: print(f'tower features: done in {time.time() - t0:.0f} s', flush=True)
-        if cache:
-            for a in arrs.values(): a.flush()
-            save_json({'key': key, 'shapes': prog['shapes'], 'image_backbone': model.config.image_backbone, 'bad': prog['bad'],
-                       'text_backbone': model.config.text_backbone, 'created': time.time()}, folder/'meta.json')
-        return Features(arrs['image'], arrs['text'], paths, key if cache else '', folder if cache else None, dict(prog['bad']))
+        if not cache: return Features(arrs['image'], arrs['text'], paths, '', None, dict(prog['bad']))
+        for a in arrs.values(): a.flush()
+        save_json({'key': key, 'shapes': prog['shapes'], 'image_backbone': model.config.image_backbone, 'bad': prog['bad'],
+                   'text_backbone': model.config.text_backbone, 'created': time.time()}, folder/'meta.json')
+        return Features(arrs['image'], arrs['text'], paths, key, folder, dict(prog['bad']))
 
 class _Offset:
     "Report progress `n` as `offset + n` to a progress bar."
