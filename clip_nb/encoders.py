@@ -142,11 +142,11 @@ def forward(self:DualEncoder, images:torch.Tensor|None=None, # (B, 3, H, W), or 
             text_tower_features:torch.Tensor|None=None,      # cached text tower features instead of tokens
             **tokens                                         # tokenizer output
            ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    "(image_features, text_features, logit_scale): the heads' unit embeddings of both sides and the exponentiated scale."
+    "(image_features, text_features, logit_scale): both sides' unit embeddings, the vectors `encode_image`/`encode_text` give, and the exponentiated scale."
     if (images is None) == (image_tower_features is None): raise ValueError('give either images or image_tower_features')
     if bool(tokens) == (text_tower_features is not None): raise ValueError('give either tokens or text_tower_features')
-    img = self.project_image(self.image_encoder.features(images) if images is not None else image_tower_features)
-    txt = self.project_text(self.text_encoder.features(**tokens) if tokens else text_tower_features)
+    img = self.fuse_image(self.image_encoder.features(images) if images is not None else image_tower_features) # the heads; with a prior, fused
+    txt = self.fuse_text(self.text_encoder.features(**tokens) if tokens else text_tower_features)
     return img, txt, self.logit_scale.exp()
 
 @patch
@@ -159,41 +159,6 @@ def tokenize(self:DualEncoder, texts:list[str]):
 def clamp_logit_scale_(self:DualEncoder, max_scale:float=100.) -> DualEncoder:
     "Clamp the log scale to [0, ln `max_scale`] in place; call after each optimizer step."
     with torch.no_grad(): self.logit_scale.clamp_(0, math.log(max_scale))
-    return self
-
-# %% ../nbs/02b_encoders.ipynb #5485b377
-@patch
-def summary(self:DualEncoder) -> pd.DataFrame:
-    "Parameter counts (total and trainable) of each part of the model."
-    parts = {'image tower': self.image_encoder.model, 'text tower': self.text_encoder.model,
-             'image head': self.image_head, 'text head': self.text_head}
-    rows = {k: (sum(p.numel() for p in m.parameters()), sum(p.numel() for p in m.parameters() if p.requires_grad))
-            for k, m in parts.items()}
-    rows['logit_scale'] = (1, int(self.logit_scale.requires_grad))
-    return pd.DataFrame(rows, index=['parameters', 'trainable']).T
-
-# %% ../nbs/02b_encoders.ipynb #90c27ced
-@patch
-def _init_prior(self:DualEncoder, compute:bool=True # False: zeros, for saved embeddings about to be loaded
-               ):
-    "Check the image tower can give the prior, and embed its class names into the `class_embeddings` buffer."
-    p, names = self.config.prior, class_names(self.image_encoder)
-    if p['k'] > len(names): raise ValueError(f"prior k={p['k']}: the classifier of {self.config.image_backbone!r} has only {len(names)} classes")
-    emb = (prompt_embeddings(self.text_encoder, names, p['prompt'], self.config.max_length) if compute
-           else torch.zeros(len(names), self.text_encoder.feature_dim))
-    self.class_embeddings = emb.to(self.logit_scale.device, self.logit_scale.dtype)
-
-@patch
-def set_prior(self:DualEncoder, prior:dict|None=None, # a whole setting (missing keys: `PRIOR_DEFAULTS`); None and no changes: off
-              **changes                               # keys to change in the current setting (or in the defaults when off)
-             ) -> DualEncoder:
-    "Turn the ConSE prior on, change it, or turn it off (in place; returns the model)."
-    old = self.config.prior
-    new = None if prior is None and not changes else {**(old or {} if prior is None else prior), **changes}
-    self.config = DualEncoderConfig.from_dict({**self.config.to_dict(), 'prior': new}, 'the prior setting')
-    new = self.config.prior
-    if new is None: self.class_embeddings = None
-    elif old is None or self.class_embeddings is None or old['prompt'] != new['prompt'] or not self.text_encoder.frozen: self._init_prior()
     return self
 
 # %% ../nbs/02b_encoders.ipynb #3a20576a
@@ -230,6 +195,41 @@ def fuse_image(self:DualEncoder, image_tower_features:torch.Tensor) -> torch.Ten
 def fuse_text(self:DualEncoder, text_tower_features:torch.Tensor) -> torch.Tensor:
     "Text tower features → unit retrieval embeddings (B, `output_dim`): heads, prior, or both fused."
     return _fused(self, text_tower_features, self.project_text, self.text_prior)
+
+# %% ../nbs/02b_encoders.ipynb #5485b377
+@patch
+def summary(self:DualEncoder) -> pd.DataFrame:
+    "Parameter counts (total and trainable) of each part of the model."
+    parts = {'image tower': self.image_encoder.model, 'text tower': self.text_encoder.model,
+             'image head': self.image_head, 'text head': self.text_head}
+    rows = {k: (sum(p.numel() for p in m.parameters()), sum(p.numel() for p in m.parameters() if p.requires_grad))
+            for k, m in parts.items()}
+    rows['logit_scale'] = (1, int(self.logit_scale.requires_grad))
+    return pd.DataFrame(rows, index=['parameters', 'trainable']).T
+
+# %% ../nbs/02b_encoders.ipynb #90c27ced
+@patch
+def _init_prior(self:DualEncoder, compute:bool=True # False: zeros, for saved embeddings about to be loaded
+               ):
+    "Check the image tower can give the prior, and embed its class names into the `class_embeddings` buffer."
+    p, names = self.config.prior, class_names(self.image_encoder)
+    if p['k'] > len(names): raise ValueError(f"prior k={p['k']}: the classifier of {self.config.image_backbone!r} has only {len(names)} classes")
+    emb = (prompt_embeddings(self.text_encoder, names, p['prompt'], self.config.max_length) if compute
+           else torch.zeros(len(names), self.text_encoder.feature_dim))
+    self.class_embeddings = emb.to(self.logit_scale.device, self.logit_scale.dtype)
+
+@patch
+def set_prior(self:DualEncoder, prior:dict|None=None, # a whole setting (missing keys: `PRIOR_DEFAULTS`); None and no changes: off
+              **changes                               # keys to change in the current setting (or in the defaults when off)
+             ) -> DualEncoder:
+    "Turn the ConSE prior on, change it, or turn it off (in place; returns the model)."
+    old = self.config.prior
+    new = None if prior is None and not changes else {**(old or {} if prior is None else prior), **changes}
+    self.config = DualEncoderConfig.from_dict({**self.config.to_dict(), 'prior': new}, 'the prior setting')
+    new = self.config.prior
+    if new is None: self.class_embeddings = None
+    elif old is None or self.class_embeddings is None or old['prompt'] != new['prompt'] or not self.text_encoder.frozen: self._init_prior()
+    return self
 
 # %% ../nbs/02b_encoders.ipynb #405aaf7e
 @patch
