@@ -1,6 +1,6 @@
 """Helpers of the crash tests (`test_crash_train.py`, `test_crash_index.py`). kill -9 anywhere loses nothing: a training run and an index rebuild, killed at every named point.
 
-`clip_nb.core.crash_point(name)` marks the points of a long write where a kill would hurt most: every
+`clip_nb.files.crash_point(name)` marks the points of a long write where a kill would hurt most: every
 optimiser step, the end of every epoch, every atomic file write (`write last.pt`, `write
 history.jsonl`, …) and both renames of a folder swap (`folder best: written`, `folder best: old set
 aside`). With `CLIP_NB_KILL_AT=name#n` the process sends itself SIGKILL at the n-th passage — the
@@ -29,7 +29,7 @@ import pytest
 
 os.environ.setdefault('OMP_NUM_THREADS', '1'); os.environ['TOKENIZERS_PARALLELISM'] = 'false'
 import torch
-import clip_nb.core
+import clip_nb.files
 from clip_nb.cli import main
 
 TRAIN = ['train', '--preset', 'tiny', '--random-init', '--image-backbone', 'mobilenet_v3_small', '--no-progress', '--batch-size', '16', '--lr', '0.01', '--seed', '3', '--epochs', '3']
@@ -41,10 +41,10 @@ def forked(argv:list[str], env:dict|None=None, log:Path|None=None) -> int:
     if pid == 0:
         rc = 99
         try:
-            os.environ.update(env or {}); clip_nb.core._PASSED.clear()
+            os.environ.update(env or {}); clip_nb.files._PASSED.clear()
             with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()) as err:
                 rc = main(argv)
-            if log: log.write_text(json.dumps(clip_nb.core._PASSED))
+            if log: log.write_text(json.dumps(clip_nb.files._PASSED))
             if rc: print(err.getvalue()[-2000:])
         except BaseException as e: print(f'{type(e).__name__}: {e}')
         finally: os._exit(rc)
