@@ -6,211 +6,21 @@
 from __future__ import annotations
 
 import html
-import inspect
 import posixpath
 import re
 import shutil
 import subprocess
-import unittest.mock
 from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
-from fastcore.basics import AttrDict, patch
-from fastcore.docments import MarkdownRenderer
+from .render import DocRenderer, _cfg, _for_render, _frontmatter, process_notebook, quarto_to_html
+
+_all_ = ['DocRenderer', 'quarto_to_html', 'process_notebook'] # re-exported from their home, clip_nb.render
 
 # %% auto #0
-__all__ = ['DocRenderer', 'quarto_to_html', 'process_notebook', 'render_body', 'render_html', 'doc_url', 'page_path',
-           'localize_links', 'check_site', 'render_readme', 'SiteError', 'build_docs', 'main']
-
-# %% ../nbs/09_docs.ipynb #a1d0c003
-def _anno(a) -> str:
-    "An annotation as written (`pd.DataFrame | None`); '' when there is none."
-    if a is inspect.Parameter.empty: return ''
-    return a if isinstance(a, str) else getattr(a, '__name__', str(a))
-
-def _default(d) -> str:
-    "A default value as code; '' when there is none."
-    return '' if d is inspect.Parameter.empty else getattr(d, '__name__', None) or repr(d)
-
-class DocRenderer(MarkdownRenderer):
-    "`show_doc` for the fallback site: an HTML source link, the signature, and the docments as a table."
-    @property
-    def params(self) -> dict:
-        "The parameters a reader sees, with their docments and annotations as written: `self` and names starting with `_` left out."
-        try: raw = inspect.signature(self.sym).parameters
-        except (TypeError, ValueError): raw = {}
-        return {k: AttrDict(v, anno=raw[k].annotation if k in raw else v.anno)
-                for k, v in self.dm.dm.items() if k != 'return' and not k.startswith('_')}
-
-# %% ../nbs/09_docs.ipynb #a1d0c006
-def _param(name:str, p:dict) -> str:
-    "One parameter as the signature shows it: `*args`, `x:int=1`."
-    star = {inspect.Parameter.VAR_POSITIONAL: '*', inspect.Parameter.VAR_KEYWORD: '**'}.get(p.get('kind'), '')
-    a, d = _anno(p.get('anno', inspect.Parameter.empty)), _default(p.get('default', inspect.Parameter.empty))
-    return star + name + (f':{a}' if a else '') + (f'={d}' if d else '')
-
-@patch
-def signature(self:DocRenderer, width:int=88 # longer signatures get one parameter a line
-             ) -> str:
-    "The signature as code (`def name(params) -> returns`), without the `_` parameters."
-    o, ps = self.sym, []
-    for k, v in self.params.items():
-        if v.get('kind') == inspect.Parameter.KEYWORD_ONLY and not any(p.startswith('*') for p in ps): ps.append('*')
-        ps.append(_param(k, v))
-    kind = 'class' if inspect.isclass(o) else 'async def' if inspect.iscoroutinefunction(o) else 'def'
-    ret = _anno(self.dm.dm.get('return', {}).get('anno', inspect.Parameter.empty))
-    ret = f' -> {ret}' if ret and not inspect.isclass(o) else ''
-    one = f'{kind} {self.nm}({", ".join(ps)}){ret}'
-    if len(one) <= width or not ps: return one
-    return f'{kind} {self.nm}(\n' + ''.join(f'    {p},\n' for p in ps) + f'){ret}'
-
-# %% ../nbs/09_docs.ipynb #a1d0c008
-def _code(s:str) -> str:
-    "`s` as inline HTML code that a Markdown table cell keeps whole (`|` escaped); '' stays ''."
-    return f'<code>{html.escape(s).replace("|", "&#124;")}</code>' if s else ''
-
-@patch
-def table(self:DocRenderer) -> str:
-    "The docments as a Markdown table (parameter, type, default, details); '' when nothing is documented."
-    cell = lambda s: (s or '').replace('|', r'\|').replace('\n', '<br>')
-    rows = [[_code(k), _code(_anno(v.anno)), _code(_default(v.default)), cell(v.docment)] for k, v in self.params.items()]
-    ret = self.dm.dm.get('return')
-    if ret and ret.get('docment'): rows.append(['**Returns**', _code(_anno(ret.anno)), '', cell(ret.docment)])
-    if not any(r[3] for r in rows): return ''
-    cols = [i for i in range(4) if i in (0, 3) or any(r[i] for r in rows)]
-    lines = [[['Parameter', 'Type', 'Default', 'Details'][i] for i in cols], ['---'] * len(cols)] + [[r[i] for i in cols] for r in rows]
-    return '::: {.docments}\n\n' + '\n'.join('| ' + ' | '.join(l) + ' |' for l in lines) + '\n\n:::'
-
-# %% ../nbs/09_docs.ipynb #a1d0c00b
-@patch
-def _repr_markdown_(self:DocRenderer):
-    "The whole entry: rule, source link, heading with nbdev's anchor (`#dualencoder.save`), signature, docstring, table."
-    from nbdev.doclinks import NbdevLookup
-    src = NbdevLookup().code(self.fn)
-    md = '---\n\n' + (f'<a class="source-link" href="{html.escape(src)}" target="_blank">source</a>\n\n' if src else '')
-    md += f'{"#" * self.title_level} {self.nm} {{#{self.nm.lower()}}}\n\n'
-    if not callable(self.sym) or self.sig is None: return md + MarkdownRenderer._repr_markdown_(self)
-    md += f'```python\n{self.signature()}\n```\n\n' + re.sub(r'^(.+)', r'*\1*', self.docs, count=1)
-    return md + (f'\n\n{t}' if (t := self.table()) else '')
-
-# %% ../nbs/09_docs.ipynb #a1d0c00f
-_re_attr = re.compile(r'''\.([\w-]+)|#([\w.:-]+)|([\w-]+)=("[^"]*"|'[^']*'|[^\s"'{}]+)''')
-
-def _attrs(s:str) -> str|None:
-    "Pandoc attributes (`#id .class key=value`) as HTML attributes; None when `s` is something else."
-    if not s.strip() or _re_attr.sub('', s).strip(): return None
-    ids, classes, kv = [], [], []
-    for m in _re_attr.finditer(s):
-        if m[1]: classes.append(m[1])
-        elif m[2]: ids.append(m[2])
-        else: kv.append((m[3], m[4][1:-1] if m[4][0] in '"\'' else m[4]))
-    kv = [('id', i) for i in ids[:1]] + ([('class', ' '.join(classes))] if classes else []) + kv
-    return ''.join(f' {k}="{html.escape(v)}"' for k, v in kv)
-
-# %% ../nbs/09_docs.ipynb #a1d0c011
-_re_code = re.compile(r'(`+)(.+?)\1')
-_re_link_attr = re.compile(r'(!?)\[([^\]]*)\]\(([^)\s]*)\)\{([^{}]*)\}')
-_re_span_attr = re.compile(r'(?<![\]!])\[([^\]]*)\]\{([^{}]*)\}')
-_re_head_attr = re.compile(r'^(#{1,6})\s+(.*?)\s*\{([^{}]*)\}\s*$')
-
-def _inline_attrs(line:str) -> str:
-    "One line of Markdown with its attributed links, images, spans, code and heading as HTML; code spans kept."
-    codes = []
-    def mask(m): codes.append(m); return f'\x00{len(codes) - 1}\x00'
-    def text(s): return re.sub('\x00(\\d+)\x00', lambda m: f'<code>{html.escape(codes[int(m[1])][2].strip())}</code>', html.escape(s, quote=False))
-    def link(m):
-        if (a := _attrs(m[4])) is None: return m[0]
-        return f'<img src="{html.escape(m[3])}" alt="{html.escape(m[2])}"{a}>' if m[1] else f'<a href="{html.escape(m[3])}"{a}>{text(m[2])}</a>'
-    def span(m): return m[0] if (a := _attrs(m[2])) is None else f'<span{a}>{text(m[1])}</span>'
-    s = re.sub('(\x00\\d+\x00)\\{([^{}]*)\\}', lambda m: m[1] if _attrs(m[2]) is not None else m[0], _re_code.sub(mask, line))
-    if (h := _re_head_attr.match(s)) and (a := _attrs(h[3])) is not None:
-        i, n = re.search(r' id="([^"]*)"', a), len(h[1])
-        s = f'\n<h{n}{a}>{text(h[2])}' + (f'<a class="anchor-link" href="#{i[1]}">¶</a>' if i else '') + f'</h{n}>\n'
-    else: s = _re_span_attr.sub(span, _re_link_attr.sub(link, s))
-    return re.sub('\x00(\\d+)\x00', lambda m: codes[int(m[1])][0], s)
-
-# %% ../nbs/09_docs.ipynb #a1d0c013
-def quarto_to_html(md:str # Markdown written for Quarto
-                  ) -> str:
-    "`md` with Quarto's attributes and fenced divs turned into HTML; fenced code blocks and code spans left as they are."
-    out, fence, depth = [], '', 0
-    for line in md.split('\n'):
-        f = re.match(r'\s*(`{3,}|~{3,})', line)
-        if fence or f:
-            if f: fence = '' if fence and f[1][0] == fence[0] and len(f[1]) >= len(fence) else fence or f[1]
-            out.append(line); continue
-        if d := re.fullmatch(r'\s*:{3,}\s*(.*?)\s*', line):
-            a = _attrs(d[1][1:-1]) if d[1][:1] == '{' and d[1][-1:] == '}' else _attrs('.' + d[1]) if d[1] else None
-            if a is not None: out.append(f'\n<div{a}>\n'); depth += 1
-            elif not d[1] and depth: out.append('\n</div>\n'); depth -= 1
-            else: out.append(line)
-            continue
-        out.append(_inline_attrs(line))
-    return '\n'.join(out + ['\n</div>'] * depth)
-
-# %% ../nbs/09_docs.ipynb #1df87bf9
-def _cfg():
-    from nbdev.config import get_config
-    return get_config()
-
-def process_notebook(path:str|Path # a notebook in `nbs/`
-                    ):
-    "The notebook at `path` after nbdev's docs processors (show_doc added and run with `DocRenderer`, hidden cells dropped)."
-    import nbdev.showdoc
-    from execnb.nbio import read_nb
-    from fastcore.xtras import working_directory
-    from nbdev.processors import FilterDefaults
-    path = Path(path)
-    nb = read_nb(path)
-    with working_directory(path.parent), unittest.mock.patch.object(nbdev.showdoc, 'BasicMarkdownRenderer', DocRenderer):
-        proc = FilterDefaults().nb_proc(nb); proc.process()
-    return proc.nb
-
-def _frontmatter(nb) -> dict:
-    return dict(getattr(nb, 'frontmatter_', None) or {})
-
-def _directives(source:str) -> tuple[dict, str]:
-    "Split a cell's `#| key: value` lines from its code."
-    direc, code = {}, []
-    for line in source.splitlines():
-        m = re.match(r'^\s*#\|\s*([\w-]+)\s*:?\s*(.*)$', line)
-        if m: direc[m.group(1)] = m.group(2).strip()
-        else: code.append(line)
-    return direc, '\n'.join(code).strip('\n')
-
-# %% ../nbs/09_docs.ipynb #c4c01236
-def _joined(o:dict) -> dict:
-    "An output with its multi-line strings (stored as lists in .ipynb files) joined, its Markdown through `quarto_to_html`."
-    o = dict(o)
-    if isinstance(o.get('text'), list): o['text'] = ''.join(o['text'])
-    if 'data' in o: o['data'] = {k: ''.join(v) if isinstance(v, list) else v for k, v in o['data'].items()}
-    if 'text/markdown' in o.get('data', {}): o['data']['text/markdown'] = quarto_to_html(o['data']['text/markdown'])
-    if _WIDGET in o.get('data', {}): # a live widget has no static form: its text repr ("VBox(children=…") would only confuse
-        o['data'] = {'text/html': '<p class="widget-note"><em>An interactive widget: run the notebook to use it.</em></p>'}
-    return o
-
-_WIDGET = 'application/vnd.jupyter.widget-view+json'
-
-def _for_render(nb):
-    "Prepare a processed notebook for nbconvert: strip directives, drop front matter and hidden sources."
-    import nbformat
-    cells = []
-    for c in nb.cells:
-        if c.cell_type == 'raw' and c.source.lstrip().startswith('---'): continue
-        if c.cell_type == 'markdown' and 'AUTOGENERATED' in c.source: continue
-        direc, src = _directives(c.source) if c.cell_type == 'code' else ({}, c.source)
-        if c.cell_type == 'code':
-            cell = nbformat.v4.new_code_cell(src, outputs=[nbformat.from_dict(_joined(o)) for o in c.get('outputs', [])])
-            if direc.get('echo') == 'false': cell.metadata['tags'] = ['remove_input']
-            if not src and not cell.outputs: continue
-        elif c.cell_type == 'markdown': cell = nbformat.v4.new_markdown_cell(quarto_to_html(src))
-        else: cell = nbformat.v4.new_raw_cell(src)
-        cells.append(cell)
-    out = nbformat.v4.new_notebook(cells=cells)
-    out.metadata['kernelspec'] = {'name': 'python3', 'display_name': 'Python 3', 'language': 'python'}
-    out.metadata['language_info'] = {'name': 'python'}
-    return out
+__all__ = ['render_body', 'render_html', 'doc_url', 'page_path', 'localize_links', 'check_site', 'render_readme', 'SiteError',
+           'build_docs', 'main', 'DocRenderer', 'quarto_to_html', 'process_notebook']
 
 # %% ../nbs/09_docs.ipynb #a1d0c017
 def _pandoc_id(text:str) -> str:
