@@ -10,9 +10,7 @@ import contextlib
 import json
 import logging
 import os
-import shutil
 import sys
-import time
 from dataclasses import asdict, fields
 from pathlib import Path
 
@@ -20,7 +18,7 @@ from . import __version__
 from .config import TrainConfig
 
 # %% auto #0
-__all__ = ['COMMANDS', 'DEMO_QUERIES', 'build_parser', 'at_least', 'command', 'main', 'run_demo', 'console']
+__all__ = ['COMMANDS', 'build_parser', 'at_least', 'command', 'main', 'console']
 
 # %% ../nbs/08_cli.ipynb #d2a36cfe
 def build_parser() -> argparse.ArgumentParser:
@@ -245,74 +243,6 @@ def _search(a) -> list[dict]:
     return [x.to_dict() for x in res]
 
 # %% ../nbs/08_cli.ipynb #ed7882e3
-DEMO_QUERIES = {'tuxpaint': ['a red apple', 'a cat', 'a fish swimming in the sea', 'a yellow car', 'a house with a roof'],
-                'synth': ['a red circle', 'a small blue square on a white background', 'a big yellow triangle']}
-
-def _step(n:int, what:str, t0:float): print(f'\n[{n}/6] {what}  (t = {time.time() - t0:.0f} s)', flush=True)
-
-def _demo_data(data) -> tuple:
-    "The demo's pairs and their kind: the Tux Paint sample (else the synthetic set, saying why), or the user's folder."
-    from clip_nb.data import SampleUnavailable, read_pairs, synth_pairs, tuxpaint_sample
-    if data is not None: return read_pairs(data), 'custom'
-    try: return read_pairs(tuxpaint_sample()), 'tuxpaint'
-    except SampleUnavailable as e:
-        print(f'The Tux Paint sample is not available here ({e}).\nRunning on the synthetic set instead.')
-        return read_pairs(synth_pairs(400, size=96)), 'synth'
-
-def _demo_train(df, run:Path, epochs:int, progress:bool, t0:float):
-    "Steps 2–3: the offline preset and its cached tower features; the heads trained, the ConSE prior tuned on validation."
-    from clip_nb.core import seed_everything
-    from clip_nb.encoders import DualEncoder
-    from clip_nb.prior import tune_prior, write_run
-    from clip_nb.train import fit, tower_features
-    _step(2, 'model: offline preset (packaged MobileNetV2 + MiniLM, frozen) and its cached tower features', t0)
-    seed_everything(0); model = DualEncoder.from_preset('offline')
-    features = tower_features(model, df, progress=progress)
-    _step(3, 'training the heads (early stopping on validation rsum)', t0)
-    if (run/'last.pt').exists(): shutil.rmtree(run)
-    res = fit(model, df, TrainConfig(epochs=epochs, batch_size=64, early_stopping=4, seed=0), run_dir=run, features=features, progress=progress)
-    search = tune_prior(res.model, df, features); write_run(res.model, run, search)
-    print(f"validation rsum: heads {search['heads']['rsum']:.1f}, with the ConSE prior {search['metrics']['rsum']:.1f} -> "
-          + (f"prior kept ({search['prior']})" if search['prior'] else 'prior off'))
-    return res.model, features
-
-def _demo_queries(r, df, kind:str, out:Path) -> dict:
-    "Step 6: the demo's text queries (figures `query_*.png`) and a test image's captions (`image_query.png`)."
-    from clip_nb.viz import plot_image_captions, plot_text_images
-    results = {}
-    for i, q in enumerate(DEMO_QUERIES.get(kind, DEMO_QUERIES['synth'] if kind == 'synth' else df[df.split == 'test'].caption.head(3).tolist())):
-        results[q] = res_q = r.search_text(q, k=5)
-        print(f'\ntext → images: {q!r}'); print(res_q[['rank', 'score', 'image', 'caption']].to_string(index=False))
-        plot_text_images(q, res_q).savefig(out/f'query_{i}.png', dpi=80, bbox_inches='tight')
-    test_image = df[df.split == 'test'].iloc[0]
-    results[test_image.image] = res_i = r.search_image(test_image.image, k=5, target='text')
-    print(f'\nimage → captions: {Path(test_image.image).name} (its own caption: {test_image.caption!r})')
-    print(res_i[['rank', 'score', 'caption']].to_string(index=False))
-    plot_image_captions(test_image.image, res_i, truth=test_image.image_id).savefig(out/'image_query.png', dpi=80, bbox_inches='tight')
-    return results
-
-def run_demo(out:str|Path='demo_out',  # where the run, the index, the metrics and the figures go
-             epochs:int=20,            # at most; training stops early when validation rsum stops improving
-             data:str|Path|None=None,  # a data folder instead of the Tux Paint sample
-             progress:bool=True) -> dict:
-    "The whole job on the embedded default, offline; returns the test metrics and the query results."
-    import matplotlib; matplotlib.use('Agg')
-    from clip_nb.core import save_json
-    from clip_nb.index import Retriever, build_run_index
-    from clip_nb.metrics import evaluate, metrics_table
-    from clip_nb.viz import plot_training
-    out, t0 = Path(out), time.time(); out.mkdir(parents=True, exist_ok=True)
-    _step(1, 'data', t0); df, kind = _demo_data(data)
-    model, features = _demo_train(df, out/'run', epochs, progress, t0)
-    _step(4, 'test split (the standard protocol)', t0)
-    m = evaluate(model, df, 'test', features); save_json(m, out/'test_metrics.json')
-    print(metrics_table(m).round(1).to_string()); print(f"rsum {m['rsum']:.1f}")
-    _step(5, 'index', t0); r = Retriever.from_index(build_run_index(out/'run', df, out/'index'), out/'run')
-    _step(6, 'queries', t0); results = _demo_queries(r, df, kind, out)
-    plot_training(out/'run').savefig(out/'training.png', dpi=80, bbox_inches='tight')
-    print(f'\ndone in {time.time() - t0:.0f} s. Outputs in {out}/: run/ (best model), index/, test_metrics.json, training.png, query_*.png, image_query.png')
-    return dict(metrics=m, results=results, out=out)
-
 def _demo_args(p):
     p.add_argument('--out', default='demo_out', help='output folder (default: demo_out)')
     p.add_argument('--epochs', type=at_least(1), default=20, help='at most this many epochs (early stopping on validation)')
@@ -321,6 +251,7 @@ def _demo_args(p):
 
 @command('demo', 'the embedded default, end to end, offline', _demo_args)
 def _demo(a) -> dict:
+    from clip_nb.demo import run_demo
     res = run_demo(a.out, a.epochs, a.data, a.progress)
     return {'out': str(res['out']), 'test': res['metrics'], 'queries': {str(q): r.to_dict() for q, r in res['results'].items()}}
 

@@ -5,9 +5,6 @@
 # %% ../nbs/04_metrics.ipynb #b33aaa50
 from __future__ import annotations
 
-import math
-import warnings
-
 import numpy as np
 import pandas as pd
 import torch
@@ -16,102 +13,12 @@ from fastcore.basics import patch
 from .data import split_rows
 from .encoders import DualEncoder, encode_images, encode_texts
 from .features import Features, embed_features, image_paths, split_features
+from .ranks import retrieval_ranks
+
+_all_ = ['retrieval_ranks'] # re-exported from its home, clip_nb.ranks
 
 # %% auto #0
-__all__ = ['retrieval_ranks', 'RetrievalMetrics', 'retrieval_metrics', 'metrics_table', 'embed_split', 'evaluate']
-
-# %% ../nbs/04_metrics.ipynb #13b4b975
-def _features(x, # (N, d) tensor or array
-              name:str # 'image_features' or 'text_features', for messages
-             ) -> torch.Tensor:
-    "`x` as a checked 2-d float tensor (float64 stays float64, other floats become float32), rows of unit norm."
-    if isinstance(x, torch.Tensor): t = x.detach()
-    else:
-        a = np.asarray(x)
-        t = torch.as_tensor(a if a.flags.writeable else a.copy()) # read-only memmaps: torch wants writable memory
-    if t.ndim != 2 or len(t) == 0: raise ValueError(f"{name} must be a non-empty 2-d array, one row per item, got shape {tuple(t.shape)}")
-    if not t.is_floating_point(): raise TypeError(f"{name} must hold floats, got {t.dtype}")
-    t = t if t.dtype == torch.float64 else t.float()
-    norms = t.norm(dim=1) # NaN or inf in a row makes its norm NaN or inf: one pass, no (N, d) mask
-    bad = (~torch.isfinite(norms)).nonzero().flatten()
-    if len(bad): raise ValueError(f"{name} has NaN or infinite values in {len(bad)} row(s), first row {bad[0].item()}: "
-                                  "the model produced them (a diverged run?) or the feature file is damaged")
-    zero = (norms < 1e-12).nonzero().flatten()
-    if len(zero): raise ValueError(f"{name} has {len(zero)} all-zero row(s), first row {zero[0].item()}: they have no direction to compare")
-    if ((norms - 1).abs() > 1e-2).any():
-        warnings.warn(f"{name} is not L2-normalised (row norms {norms.min().item():.3g} to {norms.max().item():.3g}); "
-                      "normalising it, so scores are cosine similarities. Normalise the features (F.normalize) to silence this.")
-        t = t / norms[:, None]
-    return t
-
-# %% ../nbs/04_metrics.ipynb #11ba45e2
-def _caption_index(text_to_image, # (n_texts,) row of each caption's image
-                   n_images:int, n_texts:int, allow_uncaptioned:bool=False) -> torch.Tensor:
-    "`text_to_image` as a checked int64 tensor: one integer image row per caption, and (unless allowed) a caption for every image."
-    a = text_to_image.detach().cpu().numpy() if isinstance(text_to_image, torch.Tensor) else np.asarray(text_to_image)
-    if a.shape != (n_texts,): raise ValueError(f"text_to_image must hold one image row per caption: expected shape ({n_texts},) "
-                                               f"like the rows of text_features, got {a.shape}")
-    if a.dtype.kind not in 'iu': raise TypeError(f"text_to_image must hold integer row numbers of image_features, got dtype {a.dtype}; "
-                                                 "convert whole numbers with .astype(int) (numpy) or .long() (torch)")
-    out = np.flatnonzero((a < 0) | (a >= n_images))
-    if len(out): raise ValueError(f"text_to_image[{out[0]}] = {a[out[0]]} is not a row of image_features (0 … {n_images - 1}); "
-                                  f"{len(out)} caption(s) point outside it")
-    missing = np.flatnonzero(np.bincount(a, minlength=n_images) == 0)
-    if len(missing) and not allow_uncaptioned:
-        raise ValueError(f"{len(missing)} of {n_images} images have no caption in text_to_image (first: row {missing[0]}), so "
-                         "image→text recall is undefined for them. Pass the images of the captions' split only, or "
-                         "allow_uncaptioned=True to keep them as text→image distractors")
-    return torch.from_numpy(a.astype(np.int64))
-
-# %% ../nbs/04_metrics.ipynb #d3cc7dce
-_BLOCK = 2**24 # scores per block when `chunk_size` is None: 64 MB in float32
-
-def _positive_ranks(queries:torch.Tensor,      # (Q, d) query features
-                    candidates:torch.Tensor,   # (C, d) candidate features
-                    pair_query:torch.Tensor,   # (P,) query row of each positive pair, sorted ascending
-                    pair_candidate:torch.Tensor, # (P,) candidate row of each positive pair
-                    chunk_size:int|None=None,  # queries per block; None: about `_BLOCK` scores per block
-                    ties:str='pessimistic'     # 'pessimistic' (count ties too; the default) or 'optimistic' (count strictly higher)
-                   ) -> torch.Tensor:
-    "1-based rank of each query's best positive among all candidates (C + 1 for a query without positives)."
-    step = min(len(queries), chunk_size or max(1, _BLOCK // len(candidates)))
-    block = queries.new_empty(step, len(candidates)) # one buffer for every block: no new pages to fault in
-    sum_dtype = torch.float64 if len(candidates) >= 2**24 else None # counts summed in float32 are exact below 2**24
-    ranks = torch.empty(len(queries), dtype=torch.long)
-    for a in range(0, len(queries), step):
-        b = min(a + step, len(queries))
-        lo, hi = torch.searchsorted(pair_query, torch.tensor([a, b], device=pair_query.device)).tolist()
-        pq, pc = pair_query[lo:hi] - a, pair_candidate[lo:hi]
-        scores = torch.matmul(queries[a:b], candidates.T, out=block[:b - a])
-        pos = scores[pq, pc]
-        best = torch.full((b - a,), -math.inf, dtype=scores.dtype, device=scores.device).scatter_reduce(0, pq, pos, 'amax')
-        if ties == 'optimistic': above = scores.gt_(best[:, None]).sum(1, dtype=sum_dtype) # in place: no second block
-        else: above = scores.ge_(best[:, None]).sum(1, dtype=sum_dtype) - torch.zeros_like(best).index_add_(0, pq, (pos >= best[pq]).to(best.dtype))
-        ranks[a:b] = above.long().cpu() + 1
-    return ranks
-
-# %% ../nbs/04_metrics.ipynb #38816516
-def retrieval_ranks(image_features, # (n_images, d) normalised image features, tensor or array
-                    text_features,  # (n_texts, d) normalised caption features
-                    text_to_image,  # (n_texts,) integer row in `image_features` of each caption's image
-                    chunk_size:int|None=None, # queries per block; None: about 2**24 scores per block
-                    ties:str='pessimistic',   # 'pessimistic' (default): ties count against the positive; 'optimistic': they do not
-                    allow_uncaptioned:bool=False # keep images without captions as text→image distractors
-                   ) -> tuple[np.ndarray, np.ndarray]:
-    "1-based ranks: of each image's best caption (image→text; 0 for an image without caption) and of each caption's image (text→image)."
-    if ties not in ('optimistic', 'pessimistic'): raise ValueError(f"ties must be 'optimistic' or 'pessimistic', got {ties!r}")
-    if chunk_size is not None and (not isinstance(chunk_size, (int, np.integer)) or chunk_size < 1):
-        raise ValueError(f"chunk_size must be a positive integer or None, got {chunk_size!r}")
-    img, txt = _features(image_features, 'image_features'), _features(text_features, 'text_features')
-    if img.shape[1] != txt.shape[1]: raise ValueError(f"image_features and text_features must have the same feature size, got "
-                                                      f"{img.shape[1]} and {txt.shape[1]}: were they made by the same model?")
-    dtype = torch.promote_types(img.dtype, txt.dtype)
-    img, txt = img.to(dtype), txt.to(img.device, dtype) # computed where the image features live
-    t2i = _caption_index(text_to_image, len(img), len(txt), allow_uncaptioned).to(img.device)
-    order = torch.argsort(t2i, stable=True) # captions grouped by image: the (image, caption) positive pairs
-    i2t = _positive_ranks(img, txt, t2i[order], order, chunk_size, ties)
-    i2t[torch.bincount(t2i, minlength=len(img)).cpu() == 0] = 0
-    return i2t.numpy(), _positive_ranks(txt, img, torch.arange(len(txt), device=img.device), t2i, chunk_size, ties).numpy()
+__all__ = ['RetrievalMetrics', 'retrieval_metrics', 'metrics_table', 'embed_split', 'evaluate', 'retrieval_ranks']
 
 # %% ../nbs/04_metrics.ipynb #74117787
 class RetrievalMetrics(dict):
