@@ -5,6 +5,7 @@
 # %% ../nbs/05a_train.ipynb #c6384615
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import time
@@ -74,6 +75,7 @@ class TrainState:
     optimizer:torch.optim.Optimizer
     scheduler:object                 # the warm-up + cosine `LambdaLR`
     accelerator:object               # an `accelerate.Accelerator`
+    plain:bool                       # one batch a step and no gradient scaler: Accelerate's accumulation bookkeeping (3 % of a cached step) skipped
     cfg:TrainConfig
     df:pd.DataFrame                  # the pairs table (captions of unreadable images out of every split)
     batches:EpochBatches             # this process's batches of the training rows
@@ -90,6 +92,7 @@ class TrainState:
     bad:set = field(default_factory=set) # images found unreadable while training
     loss_fn:ClipLoss = field(default_factory=ClipLoss)
     params:list = field(default_factory=list) # the parameters that train (clipped, watched for divergence)
+    reach:float = math.inf           # a bound on every |w| of `params` as the last step left them (`_guard` looks at them only above `_MAX_WEIGHT`)
 
 # %% ../nbs/05a_train.ipynb #f33af4c8
 _MAX_WEIGHT = 1e4 # |w| that no trained model comes near (heads ≈ 0.1, towers < 10, the log temperature ≤ ln 100)
@@ -104,26 +107,43 @@ def _check(s:TrainState, loss:float):
     raise FloatingPointError(f"the weights diverged at epoch {s.epoch + 1}, step {s.step}: |{name}| reached {top:.3g} while the loss was {loss:.3g}. "
                              f"The learning rate is too high (lr {s.cfg.lr:g}, tower_lr {s.cfg.tower_lr:g}): lower it." + last)
 
+_BETAS = (0.9, 0.98) # AdamW's, as CLIP trains
+
+def _adam_reach(beta1:float, beta2:float) -> float:
+    "The most one Adam step moves a weight, in learning rates: |m̂ / (√v̂ + ε)| for any gradients whatever (Cauchy–Schwarz on the two averages and their bias corrections; needs β1² < β2)."
+    r = beta1 ** 2 / beta2
+    at = lambda t: (1 - beta1) / (1 - beta1 ** t) * math.sqrt((1 - beta2 ** t) / (1 - beta2) * (1 - r ** t) / (1 - r))
+    return max(max(map(at, range(1, 1000))), (1 - beta1) / math.sqrt((1 - beta2) * (1 - r))) # the second: t → ∞
+
+_ADAM_REACH = _adam_reach(*_BETAS)
+
+def _after_step(bound:float, groups:list[dict]) -> float:
+    "A bound on every |w| after an AdamW step, from one before it: the decay scales a weight by (1 − lr·wd), the step adds at most lr × `_ADAM_REACH`."
+    return max(bound * max(1, abs(1 - g['lr'] * g['weight_decay'])) + g['lr'] * _ADAM_REACH for g in groups)
+
 def _guard(s:TrainState, loss:float):
-    "Before an optimiser step, one look (one sync): the weights as the last step left them, the loss, the gradients' norm. Stop the run, or clip."
+    "Before an optimiser step, one look (one sync): the loss, the gradients' norm, and the weights as the last step left them when `s.reach` says they may be past `_MAX_WEIGHT`. Stop the run, or clip."
     s.accelerator.unscale_gradients() # mixed fp16: the scaler's factor out first
-    grads, n = [p.grad for p in s.params if p.grad is not None], len(s.params)
+    grads, weights = [p.grad for p in s.params if p.grad is not None], s.params if s.reach > _MAX_WEIGHT else []
     with torch.no_grad():
-        norms = torch._foreach_norm(s.params + grads) # a weight's 2-norm bounds its largest |w|
-        coef = (s.cfg.max_grad_norm or math.inf) / (torch.linalg.vector_norm(torch.stack(norms[n:])) + 1e-6) # clip_grad_norm_'s, to the bit
-        *weights, c = torch.stack([*norms[:n], coef]).tolist()
-    if not all(w <= _MAX_WEIGHT for w in weights) or not math.isfinite(loss): _check(s, loss) # NaN is not <=
+        norms = torch._foreach_norm(weights + grads) # a weight's 2-norm bounds its largest |w|
+        total = torch.linalg.vector_norm(torch.stack(norms[len(weights):]))
+        coef = (s.cfg.max_grad_norm or math.inf) / (total + 1e-6) # clip_grad_norm_'s, to the bit
+        *peaks, g, c = torch.stack([*norms[:len(weights)], total, coef]).tolist()
+    if weights: s.reach = max(peaks) if all(w <= _MAX_WEIGHT for w in peaks) else math.inf # NaN is not <=
+    if s.reach > _MAX_WEIGHT or not math.isfinite(loss): _check(s, loss)
     if c < 1: torch._foreach_mul_(grads, coef) # under the norm: untouched (clip_grad_norm_ multiplies by 1)
+    s.reach = _after_step(s.reach if math.isfinite(g) else math.inf, s.optimizer.param_groups) # non-finite gradients: look next time
 
 def train_step(s:TrainState, inputs:dict, image_ids:torch.Tensor) -> float:
     "One batch: forward, loss, backward; at the end of an accumulation, the guard (stop or clip), the optimiser and schedule steps, the temperature clamped."
-    acc = s.accelerator
-    with acc.accumulate(s.module):
+    acc, plain = s.accelerator, s.plain
+    with contextlib.nullcontext() if plain else acc.accumulate(s.module):
         img, txt, scale = s.module(**inputs)
         loss = s.loss_fn(img.float(), txt.float(), scale.float(), image_ids)
         if not math.isfinite(value := loss.item()): _check(s, value)
-        acc.backward(loss) # the loss's gather sums gradients across processes, DDP averages: one big batch's gradient
-    if not acc.sync_gradients: return value # within an accumulation: nothing more
+        loss.backward() if plain else acc.backward(loss) # the loss's gather sums gradients across processes, DDP averages: one big batch's gradient
+    if not (plain or acc.sync_gradients): return value # within an accumulation: nothing more
     _guard(s, value)
     s.optimizer.step(); s.optimizer.zero_grad(set_to_none=True); s.scheduler.step(); s.step += 1
     s.model.clamp_logit_scale_(); crash_point('step')
@@ -162,7 +182,8 @@ def validate(s:TrainState) -> dict:
 
 def _changing_state(model:DualEncoder) -> dict:
     "A copy of the weights that training changes (frozen towers left out: cloning them every better epoch would cost more than the epoch)."
-    return {k: v.detach().clone() for k, v in model.state_dict().items() if not (model.frozen_towers and k.startswith(_TOWERS))}
+    skip = _TOWERS if model.frozen_towers else ()
+    return {k: v.detach().clone() for k, v in model.state_dict().items() if not k.startswith(skip)}
 
 def end_epoch(s:TrainState, rec:dict, say=None) -> bool:
     "After an epoch: evaluate, record, keep the best, write the run folder, say a line; True when early stopping ends the run."
@@ -232,10 +253,11 @@ def start_run(model:DualEncoder, data:pd.DataFrame|str|Path, cfg:TrainConfig|Non
     d = _training_data(model, df, cfg, acc, features, progress)
     total = max(1, len(d['batches']) // cfg.grad_accum) * cfg.epochs
     warmup = ckpt['extra'].get('warmup_steps', int(cfg.warmup * total)) if ckpt else int(cfg.warmup * total) # kept when more epochs stretch the run
-    opt = torch.optim.AdamW([{k: v for k, v in g.items() if k != 'names'} for g in param_groups(model, cfg)], betas=(0.9, 0.98), eps=1e-6)
+    opt = torch.optim.AdamW([{k: v for k, v in g.items() if k != 'names'} for g in param_groups(model, cfg)], betas=_BETAS, eps=1e-6)
     module, opt = acc.prepare(model, opt)
     if acc.scaler is None: opt = opt.optimizer # Accelerate's wrapper is for the gradient scaler: its checks cost a cached step more than Adam
-    s = TrainState(model, module, opt, torch.optim.lr_scheduler.LambdaLR(opt, lambda i: warmup_cosine(i, total, warmup)), acc, cfg, run_dir=run_dir,
+    s = TrainState(model, module, opt, torch.optim.lr_scheduler.LambdaLR(opt, lambda i: warmup_cosine(i, total, warmup)), acc,
+                   acc.gradient_accumulation_steps == 1 and acc.scaler is None, cfg, run_dir=run_dir,
                    extra=dict(data=data_id, warmup_steps=warmup), params=[p for p in model.parameters() if p.requires_grad], **d)
     if ckpt is not None: _restore(s, ckpt)
     return s
