@@ -163,9 +163,8 @@ def _eval_args(p):
 
 @command('eval', 'evaluate a run with the standard retrieval protocol', _eval_args)
 def _eval(a) -> dict:
-    from clip_nb.metrics import metrics_table
     from clip_nb.features import skip_unreadable, tower_features
-    from clip_nb.metrics import evaluate
+    from clip_nb.metrics import evaluate, metrics_table
     from clip_nb.train import load_run
     model = load_run(a.run, a.which)
     df = _read(a)
