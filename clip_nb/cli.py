@@ -53,6 +53,11 @@ def _read(a):
     from clip_nb.data import read_pairs
     return read_pairs(a.data, format=a.format, check_images={'none': False}.get(a.check_images, a.check_images))
 
+def _read_images(a):
+    "The table of the images under `--images`, with the check `--check-images` asks for."
+    from clip_nb.folders import read_images
+    return read_images(a.images, check=a.check_images)
+
 def command(name:str, help:str, add):
     "Register a sub-command: decorate its `run(args)`, which returns its answer (JSON-ready); `add(parser)` adds its options."
     def deco(run):
@@ -177,15 +182,19 @@ def _eval(a) -> dict:
 # %% ../nbs/08_cli.ipynb #a6c2efd6
 def _index_args(p):
     p.add_argument('--run', required=True, help='run folder written by `clip_nb train` (its best model encodes the data)')
-    p.add_argument('--data', required=True, help='data folder (any supported layout) or caption file')
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument('--data', help='data folder (any supported layout) or caption file')
+    src.add_argument('--images', help='a folder of images without captions (sub-folders too): searched by text and by similar image; '
+                                      'run again after changes and only new or changed images are embedded')
     p.add_argument('--format', default='auto', help='data layout (default: detected)')
-    p.add_argument('--out', required=True, help='index folder: embeddings/, images/ and captions/ are written inside')
+    p.add_argument('--out', required=True, help='index folder: embeddings/, images/ and (for --data) captions/ are written inside')
     p.add_argument('--kind', default='auto', choices=['auto', 'flat', 'ivf', 'hnsw', 'ivfpq'],
                    help='index kind (default: exact up to 100k vectors, approximate beyond)')
     p.add_argument('--split', default='all', choices=['all', 'train', 'val', 'test'], help='rows to index (default: all)')
     p.add_argument('--batch-size', type=at_least(1), default=256)
     p.add_argument('--dtype', default='float32', choices=['float32', 'float16'], help='embeddings on disk (default: float32)')
     p.add_argument('--target-recall', type=at_least(0.0, float), default=0.95, help='approximate kinds: cross-modal recall@10 to tune for (0–1)')
+    p.add_argument('--workers', type=at_least(0), default=0, help='--images: processes that decode images (default: 0, in this one)')
     _images_arg(p)
     p.add_argument('--progress', action=argparse.BooleanOptionalAction, default=True, help='progress bars (a plain line per stage in a log file or pipe)')
 
@@ -194,17 +203,42 @@ def _plain(v):
     v = v.item() if hasattr(v, 'item') else v
     return None if isinstance(v, float) and v != v else v
 
-@command('index', 'export the embeddings of a data set with a trained run and build its search indexes', _index_args)
+@command('index', 'embed a data set (or a folder of images) with a trained run and build its search indexes', _index_args)
 def _index(a) -> dict:
     from clip_nb.index import build_run_index, index_summary
     if a.target_recall > 1: raise ValueError(f'--target-recall is a recall, between 0 and 1: got {a.target_recall}')
-    df = _read(a)
-    out = build_run_index(a.run, df, a.out, kind=a.kind, split=a.split, batch_size=a.batch_size, dtype=a.dtype,
-                          target_recall=a.target_recall, progress=a.progress)
+    if a.images is None:
+        out = build_run_index(a.run, _read(a), a.out, kind=a.kind, split=a.split, batch_size=a.batch_size, dtype=a.dtype,
+                              target_recall=a.target_recall, progress=a.progress)
+    else:
+        from clip_nb.index import build_images_index
+        from clip_nb.runs import load_run
+        if a.split != 'all': raise ValueError(f'--split {a.split}: a folder of images has no splits (--split is for --data)')
+        out = build_images_index(load_run(a.run), _read_images(a), a.out, kind=a.kind, batch_size=a.batch_size, dtype=a.dtype,
+                                 target_recall=a.target_recall, run_dir=a.run, num_workers=a.workers, progress=a.progress)
     summary = index_summary(out)
     print(summary.to_string())
     print(f'index folder: {out} (search it: clip_nb search --index {out} --text "…")')
     return {'index': str(out), **{name: {k: _plain(v) for k, v in row.items()} for name, row in summary.to_dict('index').items()}}
+
+# %% ../nbs/08_cli.ipynb #1d309f4f
+def _embed_args(p):
+    p.add_argument('--run', required=True, help='run folder written by `clip_nb train` (its best model encodes the images)')
+    p.add_argument('--images', required=True, help='a folder of images (sub-folders too); run again after changes: only new or changed images are embedded')
+    p.add_argument('--out', required=True, help='the export folder: unit vectors in shards, and a table of path, bytes, mtime_ns and sha256')
+    p.add_argument('--batch-size', type=at_least(1), default=64)
+    p.add_argument('--dtype', default='float32', choices=['float32', 'float16'], help='vectors on disk (default: float32)')
+    p.add_argument('--workers', type=at_least(0), default=0, help='processes that decode images (default: 0, in this one)')
+    _images_arg(p)
+    p.add_argument('--progress', action=argparse.BooleanOptionalAction, default=True, help='progress bars (a plain line per stage in a log file or pipe)')
+
+@command('embed', "embed a folder of images with a trained run (again: only what changed)", _embed_args)
+def _embed(a) -> dict:
+    from clip_nb.embed import export_images
+    from clip_nb.runs import load_run
+    e = export_images(load_run(a.run), _read_images(a), a.out, a.batch_size, dtype=a.dtype, num_workers=a.workers, progress=a.progress)
+    print(f'export folder: {e.path} ({len(e)} images, {e.dim}-d vectors; index it: clip_nb index --run {a.run} --images {a.images} --out …)')
+    return {'out': str(e.path), 'images': len(e), 'dim': e.dim, 'embedded': e.info['embedded'], 'unchanged': e.info['reused'], 'unreadable': e.info['unreadable']}
 
 # %% ../nbs/08_cli.ipynb #c90858d4
 def _search_args(p):
@@ -214,7 +248,7 @@ def _search_args(p):
     q.add_argument('--image', action='append', help='an image file as the query; repeat it for several queries')
     q.add_argument('--queries', help='a file of text queries, one per line (- reads standard input)')
     p.add_argument('-k', type=at_least(1), default=5, help='number of results (default: 5)')
-    p.add_argument('--target', choices=['image', 'text'], help='search the images or the captions (default: images for text queries, captions for --image)')
+    p.add_argument('--target', choices=['image', 'text'], help='search the images or the captions (default: images for text queries; captions for --image, images when the index has no captions)')
     p.add_argument('--run', help='run folder of the model that built the index (default: the one the index records)')
     p.add_argument('--nprobe', type=at_least(1), help='IVF indexes: cells to visit (default: the tuned value)')
     p.add_argument('--ef-search', type=at_least(1), help='HNSW indexes: candidate list size (default: the tuned value)')
@@ -237,7 +271,7 @@ def _search(a) -> list[dict]:
     r = Retriever.from_index(a.index, run_dir=a.run, mmap=a.mmap, verify=not a.no_verify)
     kw = dict(k=a.k, nprobe=a.nprobe, ef_search=a.ef_search, rerank=a.rerank)
     if a.image is None: res = r.search_text(_text_queries(a), target=a.target or 'image', **kw)
-    else: res = r.search_image(a.image, target=a.target or 'text', **kw)
+    else: res = r.search_image(a.image, target=a.target, **kw) # None: the captions, or the images of a folder without
     if not a.json: print('\n\n'.join(map(repr, res)))
     return [x.to_dict() for x in res]
 

@@ -7,22 +7,27 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import torch
+import torch.nn.functional as F
+from fastprogress.fastprogress import progress_bar
 
 from . import __version__
-from .core import atomic_write, cache_dir, file_lock, save_json
-from .data import read_pairs, split_rows, unique_images
+from .core import atomic_write, cache_dir, file_lock, save_json, sha256_file, show_bars
+from .data import image_loader, read_pairs, split_rows, unique_images
+from .folders import read_images
 from .encoders import DualEncoder, encode_images, encode_texts
 from .features import Features, embed_features, feature_cache_key, image_paths, skip_unreadable, tower_features
 from .vectors import EMB_FILE, META_FILE, Embeddings, _write_parquet
 
 # %% auto #0
-__all__ = ['export_embeddings']
+__all__ = ['export_embeddings', 'export_images']
 
 # %% ../nbs/06a_embed.ipynb #5562aefa
 def _write_shards(folder:Path, n:int, encode, meta:pd.DataFrame, key:str, shard_size:int, batch_size:int,
@@ -113,3 +118,106 @@ def export_embeddings(model:DualEncoder,           # the trained model (its fing
         extra = dict(fingerprint=fp, modality=modality, split=split, clip_nb_version=__version__)
         res[modality] = _write_shards(Path(out)/folder, len(table), enc, table, key, shard_size, batch_size, dtype, extra)
     return res
+
+# %% ../nbs/06a_embed.ipynb #b64dffb8
+_PENDING = '.pending' # chunks of new vectors of an update that has not finished
+
+def _content_hashes(table:pd.DataFrame, prev:pd.DataFrame|None, workers:int=8) -> list[str]:
+    "The SHA-256 of each image: the previous export's when path, size and modification time are unchanged, else read from the file."
+    old = {} if prev is None else dict(zip(zip(prev['image'], prev['bytes'], prev['mtime_ns']), prev['sha256']))
+    keys = list(zip(table['image'], table['bytes'], table['mtime_ns']))
+    todo = [k[0] for k in keys if k not in old]
+    with ThreadPoolExecutor(workers) as ex: fresh = dict(zip(todo, ex.map(sha256_file, todo)))
+    return [old.get(k) or fresh[k[0]] for k in keys]
+
+def _previous(folder:Path, fp:str) -> Embeddings|None:
+    "The folder's export of images by this model, or None (nothing yet, or another model's)."
+    if not (folder/EMB_FILE).exists(): return None
+    e = Embeddings.open(folder)
+    if e.info.get('kind') != 'images': raise ValueError(f'{folder} holds an export of a caption data set, not of an image folder: give another --out folder')
+    if e.info['fingerprint'] == fp: return e
+    print(f'{folder} was embedded by another model ({e.info["fingerprint"][:12]}…): every image is embedded again', flush=True)
+
+def _known(folder:Path, prev:Embeddings|None, fp:str) -> dict:
+    "Vectors computed already, by content hash → (array, row): the previous export's, and an unfinished update's chunks."
+    known, start = {}, 0
+    for shard in (prev.shards if prev is not None else []):
+        known.update({h: (shard, i) for i, h in enumerate(prev.meta['sha256'].iloc[start:start + len(shard)])}); start += len(shard)
+    for f in sorted((folder/_PENDING).glob(f'{fp[:16]}-*.npz')):
+        z = np.load(f); vectors = z['vectors']
+        known.update({h: (vectors, i) for i, h in enumerate(z['sha256'])})
+    return known
+
+# %% ../nbs/06a_embed.ipynb #adc6c07e
+def _encode_files(model:DualEncoder, paths:list[str], batch_size:int, num_workers:int) -> tuple[np.ndarray, list[int], list[str]]:
+    "Unit vectors of the readable images among `paths`, their positions in `paths`, and the unreadable paths."
+    dev, out, ok, bad = next(model.parameters()).device, [], [], []
+    for b in image_loader(paths, model.image_transform(), batch_size, num_workers):
+        bad += b['bad_images']
+        if len(b['image_ids']):
+            out.append(F.normalize(model.encode_image(b['images'].to(dev)).float(), dim=-1).cpu().numpy()); ok += b['image_ids'].tolist()
+    return (np.concatenate(out) if out else np.zeros((0, model.output_dim), np.float32)), ok, bad
+
+def _embed_new(model:DualEncoder, table:pd.DataFrame, hashes:list[str], known:dict, folder:Path, fp:str,
+               batch_size:int, chunk:int, num_workers:int, bar=None) -> dict[str, str]:
+    "Embed the images whose content is not known yet, a chunk at a time, each chunk saved under `.pending/`; why the unreadable ones failed."
+    first = {}
+    for i, h in enumerate(hashes):
+        if h not in known: first.setdefault(h, i) # one file of each new content
+    todo, bad, pending = list(first.values()), {}, folder/_PENDING
+    pending.mkdir(exist_ok=True)
+    for c in range(0, len(todo), chunk):
+        rows = todo[c:c + chunk]
+        vectors, ok, failed = _encode_files(model, table['image'].iloc[rows].tolist(), batch_size, num_workers)
+        done = [hashes[rows[i]] for i in ok]
+        with atomic_write(pending/f'{fp[:16]}-{c // chunk:06d}-{done[0] if done else "none"}.npz') as f: np.savez(f, vectors=vectors, sha256=np.array(done))
+        known.update({h: (vectors, i) for i, h in enumerate(done)})
+        bad.update({p: 'unreadable' for p in failed})
+        if bar is not None: bar.update(min(len(todo), c + chunk))
+    return bad
+
+# %% ../nbs/06a_embed.ipynb #ca62638c
+def _write_generation(folder:Path, table:pd.DataFrame, known:dict, shard_size:int, info:dict) -> Embeddings:
+    "Write the vectors of `table`'s rows as a new generation of shards and table, switch `embeddings.json` to it, then remove the old one."
+    gen, names = info['generation'], []
+    for s, i in enumerate(range(0, len(table), shard_size)):
+        x = np.stack([known[h][0][known[h][1]] for h in table['sha256'].iloc[i:i + shard_size]]).astype(info['dtype'])
+        names.append(f'g{gen:04d}-{s:06d}.npy')
+        with atomic_write(folder/names[-1]) as f: np.save(f, x)
+    meta = f'meta-g{gen:04d}.parquet'; _write_parquet(table, folder/meta)
+    save_json({**info, 'shards': names, 'meta': meta, 'count': len(table)}, folder/EMB_FILE) # the switch: one rename
+    for f in folder.iterdir():
+        if f.suffix in ('.npy', '.parquet') and f.name not in {*names, meta}: f.unlink()
+    shutil.rmtree(folder/_PENDING, ignore_errors=True)
+    return Embeddings.open(folder)
+
+# %% ../nbs/06a_embed.ipynb #e67ee1b2
+@torch.no_grad()
+def export_images(model:DualEncoder,            # the model whose image vectors to store (its fingerprint is recorded)
+                  images:str|Path|pd.DataFrame,  # a folder of images, or its `read_images` table
+                  out:str|Path,                  # the export folder (created, or brought up to date)
+                  batch_size:int=64,             # images encoded at a time
+                  shard_size:int=65_536,         # rows per shard file
+                  dtype:str='float32',           # 'float32' or 'float16' on disk
+                  chunk:int=2048,                # new images saved a chunk at a time: a killed update resumes from the last
+                  num_workers:int=0,             # processes that decode images
+                  progress:bool=True,            # a progress bar while new images are embedded
+                  verbose:bool=True) -> Embeddings: # say what was found, embedded and kept
+    "Unit vectors of every image of a folder in `out`, brought up to date: only new or changed images are embedded, deleted ones leave."
+    if dtype not in ('float32', 'float16'): raise ValueError(f"dtype={dtype!r}: use 'float32' or 'float16'")
+    table = images if isinstance(images, pd.DataFrame) else read_images(images, verbose=verbose)
+    out = Path(out); out.mkdir(parents=True, exist_ok=True); fp = model.eval().fingerprint()
+    with file_lock(out/'.lock'):
+        prev = _previous(out, fp)
+        hashes = _content_hashes(table, None if prev is None else prev.meta)
+        known = _known(out, prev, fp); reused = sum(h in known for h in hashes)
+        bar = progress_bar(range(len(hashes) - reused), leave=False) if progress and show_bars() and len(hashes) > reused else None
+        bad = _embed_new(model, table, hashes, known, out, fp, batch_size, chunk, num_workers, bar)
+        keep = table.assign(sha256=hashes)[[h in known for h in hashes]].reset_index(drop=True).assign(image_id=lambda d: range(len(d)))
+        if verbose: print(f'{len(keep)} images in {out}: {len(keep) - reused} embedded, {reused} unchanged' + (f', {len(bad)} unreadable skipped' if bad else ''), flush=True)
+        if prev is not None and bad == prev.info.get('unreadable', {}) and prev.info['dtype'] == dtype and keep[['image', 'mtime_ns', 'sha256']].equals(prev.meta[['image', 'mtime_ns', 'sha256']]):
+            prev.info.update(embedded=0, reused=len(prev)); return prev # nothing changed: nothing written
+        info = dict(kind='images', fingerprint=fp, modality='image', split='all', dtype=dtype, dim=model.output_dim, folder=str(getattr(table.attrs.get('report'), 'path', '')),
+                    generation=(prev.info['generation'] + 1) if prev is not None else 1, embedded=len(keep) - reused, reused=reused, unreadable=bad,
+                    created=time.time(), clip_nb_version=__version__)
+        return _write_generation(out, keep, known, shard_size, info)

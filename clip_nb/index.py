@@ -18,12 +18,12 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from .core import restore_folder
+from .core import image_weights, restore_folder
 from .loaders import BadImageError, _to_rgb, load_image
 from .encoders import DualEncoder, encode_images, encode_texts
 from .features import Features
 from .runs import load_run
-from .embed import _pairs, export_embeddings
+from .embed import _pairs, export_embeddings, export_images
 from .vectors import (EMB_FILE, INDEX_FILE, INFO_FILE, IVFPQ_RERANK, KINDS, META_FILE, VECTORS_FILE, Embeddings, ReadOnlyIndexError, SynthEmbeddings,
                              VectorIndex, _check_k, _read_info, _sample, build_index, choose_kind, exact_search, index_params, recall_at_k, recall_check,
                              synth_embeddings, tune)
@@ -33,10 +33,10 @@ _all_ = ['KINDS', 'IVFPQ_RERANK', 'INDEX_FILE', 'META_FILE', 'INFO_FILE', 'VECTO
          'export_embeddings'] # re-exported from their homes, clip_nb.vectors (FAISS indexes) and clip_nb.embed (the export)
 
 # %% auto #0
-__all__ = ['build_data_index', 'build_run_index', 'index_summary', 'SearchResult', 'IndexMismatchError', 'Retriever', 'KINDS',
-           'IVFPQ_RERANK', 'INDEX_FILE', 'META_FILE', 'INFO_FILE', 'VECTORS_FILE', 'EMB_FILE', 'SynthEmbeddings',
-           'synth_embeddings', 'choose_kind', 'index_params', 'ReadOnlyIndexError', 'VectorIndex', 'build_index',
-           'exact_search', 'recall_at_k', 'recall_check', 'tune', 'Embeddings', 'export_embeddings']
+__all__ = ['build_data_index', 'build_run_index', 'index_summary', 'build_images_index', 'SearchResult', 'IndexMismatchError',
+           'Retriever', 'KINDS', 'IVFPQ_RERANK', 'INDEX_FILE', 'META_FILE', 'INFO_FILE', 'VECTORS_FILE', 'EMB_FILE',
+           'SynthEmbeddings', 'synth_embeddings', 'choose_kind', 'index_params', 'ReadOnlyIndexError', 'VectorIndex',
+           'build_index', 'exact_search', 'recall_at_k', 'recall_check', 'tune', 'Embeddings', 'export_embeddings']
 
 # %% ../nbs/06b_search.ipynb #863704aa
 def _source(data) -> str:
@@ -81,6 +81,30 @@ def index_summary(index_dir:str|Path) -> pd.DataFrame:
                              'build_s': i['build_seconds']}
     if not rows: raise FileNotFoundError(f'{index_dir} holds no index (no {INFO_FILE}, no images/ or captions/ with one)')
     return pd.DataFrame(rows).T
+
+# %% ../nbs/06b_search.ipynb #436a5c24
+def _prompt_queries(model:DualEncoder) -> np.ndarray|None:
+    "Text queries for tuning an index of images alone: 'a photo of a {class}.' for the image backbone's ImageNet classes."
+    try: classes = image_weights(model.config.image_backbone).meta['categories']
+    except Exception: return None # a backbone without class names: tuned with image queries alone
+    return encode_texts(model, [f'a photo of a {c}.' for c in classes])
+
+def build_images_index(model:DualEncoder, images:str|Path|pd.DataFrame, out:str|Path, kind:str='auto',
+                       batch_size:int=64, dtype:str='float32', target_recall:float=0.95,
+                       run_dir:str|Path|None=None,  # recorded in the sidecar (`Retriever.from_index` loads it)
+                       num_workers:int=0, progress:bool=True, verbose:bool=True, **params) -> Path:
+    "Embed a folder of images (only what changed since the last build) and index them alone in `out/images/`."
+    out = Path(out)
+    if (out/'captions').exists(): raise FileExistsError(f'{out} holds the index of a caption data set: give another folder for the index of {images}')
+    emb = export_images(model, images, out/'embeddings'/'images', batch_size, dtype=dtype, num_workers=num_workers, progress=progress, verbose=verbose)
+    gen = dict(fingerprint=emb.info['fingerprint'], generation=emb.info['generation'], embeddings_created=emb.info['created'])
+    if (out/'images'/INFO_FILE).exists() and kind in ('auto', (old := _read_info(out/'images'))['kind']) and all(old.get(k) == v for k, v in gen.items()):
+        return out # the same export, indexed already
+    ix = build_index(emb, kind, meta=emb.meta, **params)
+    ix.info['recall'] = None if ix.kind == 'flat' else tune(ix, emb, _prompt_queries(model), None, target_recall)
+    ix.info.update(modality='image', build=uuid.uuid4().hex[:12], run_dir=str(Path(run_dir).resolve()) if run_dir else None, data=emb.info['folder'],
+                   split='all', embeddings=os.path.relpath(emb.path, out/'images'), created=time.time(), **gen)
+    ix.save(out/'images'); return out
 
 # %% ../nbs/06b_search.ipynb #d4733308
 def _shown_path(path:str) -> str:
@@ -254,11 +278,12 @@ class Retriever:
 
     def search_image(self, image,      # a path, a PIL image or an (H, W[, C]) array; or a list of them
                      k:int=5,                    # results per query (clipped to the index size)
-                     target:str='text',          # 'text' (image → caption) or 'image' (image → image)
+                     target:str|None=None,       # 'text' (image → caption) or 'image' (image → image); None: captions when the folder has them
                      nprobe:int|None=None, ef_search:int|None=None, rerank:int|None=None
                     ) -> SearchResult|list[SearchResult]:
         "The `k` best captions (or images) for an image query; a list of queries gives a list of results."
         single = not isinstance(image, (list, tuple)); items = [image] if single else list(image)
+        target = target or ('text' if 'text' in self.indexes else 'image')
         _check_k(k); self._index(target)
         if not items: raise ValueError('no queries: give an image or a list of images')
         t0 = time.perf_counter()

@@ -166,7 +166,8 @@ class Embeddings:
         "A finished export folder; an unfinished one is refused."
         path = Path(path)
         if not (path/EMB_FILE).is_file(): raise FileNotFoundError(f'{path/EMB_FILE} is missing: {path} is not a finished embedding export (run export_embeddings again to finish it)')
-        return cls(path, json.loads((path/EMB_FILE).read_text()), pd.read_parquet(path/META_FILE))
+        info = json.loads((path/EMB_FILE).read_text())
+        return cls(path, info, pd.read_parquet(path/info.get('meta', META_FILE))) # an export of an image folder names its table's generation
 
 # %% ../nbs/06_vectors.ipynb #a1981b1c
 def build_index(vectors,                      # (n, d) unit vectors: an array, a list of shards or an `Embeddings`
@@ -417,7 +418,11 @@ def _rerank_vectors(folder:Path, info:dict) -> list[np.ndarray]|None:
         src = folder/info['vectors']; shards = [np.load(src, mmap_mode='r')] if src.is_file() else None
     else:
         src = folder/info.get('embeddings', '(no export recorded)')
-        shards = Embeddings.open(src).shards if info.get('embeddings') and (src/EMB_FILE).is_file() else None
+        e = Embeddings.open(src) if info.get('embeddings') and (src/EMB_FILE).is_file() else None
+        if e is not None and e.info.get('generation') != info.get('generation'): # an image folder's export, updated since the build
+            raise ValueError(f"the export {src} was updated (generation {e.info.get('generation')}) after the index in {folder} was built from "
+                             f"generation {info.get('generation')}: build the index again (build_images_index, `clip_nb index --images`)")
+        shards = e.shards if e is not None else None
     if shards is None:
         if (info.get('search_params') or {}).get('rerank', 1) > 1:
             warnings.warn(f'{folder}: the exact vectors that IVF-PQ re-scores its candidates with ({src}) are missing (copy them along, '
