@@ -85,7 +85,7 @@ def main(argv:list[str]|None=None # arguments (default: sys.argv[1:])
 
 # %% ../nbs/08_cli.ipynb #500439f5
 def _train_args(p):
-    p.add_argument('--data', required=True, help='data folder (any supported layout) or caption file')
+    p.add_argument('--data', help='data folder (any supported layout) or caption file (--zero-shot: optional, tunes the prior)')
     p.add_argument('--format', default='auto', help='data layout (default: detected)')
     p.add_argument('--out', required=True, help='run folder: config, checkpoints, history, best model')
     p.add_argument('--preset', default='offline', help="model preset: 'offline' (default, real packaged towers), 'paper', 'tiny'")
@@ -97,7 +97,7 @@ def _train_args(p):
     p.add_argument('--text-trainable-layers', type=int, help='fine-tune the last N layers of the text tower (-1: all; default: frozen)')
     p.add_argument('--prior', choices=['none', 'conse'], default='none',
                    help="'conse': after training, fuse the ConSE zero-shot prior from the image tower's classifier (tuned on validation)")
-    p.add_argument('--zero-shot', action='store_true', help='no training: a run with the ConSE prior alone (tuned on validation when there is one)')
+    p.add_argument('--zero-shot', action='store_true', help='no training, no captions needed: a run with the ConSE prior alone (tuned on the validation split of --data when given)')
     p.add_argument('--resume', action='store_true', help='continue the run in --out from its last checkpoint (more --epochs continue it further)')
     p.add_argument('--overwrite', action='store_true', help='replace the run --out holds (a folder of other files is never replaced)')
     _images_arg(p)
@@ -119,9 +119,10 @@ def _zero_shot(a, df, out:Path, over:dict) -> dict:
     "A run folder with the prior alone: no training."
     from clip_nb.prior import tune_prior, write_run, zero_shot_model
     model = zero_shot_model(a.preset, **over)
-    search = tune_prior(model, df, only=True) if (df['split'] == 'val').any() else None
-    write_run(model, out, search, data=str(a.data), zero_shot=True)
-    print(f'zero-shot run (ConSE prior alone, {model.config.prior}) written to {out}; evaluate it with: clip_nb eval --run {out} --data {a.data}')
+    search = tune_prior(model, df, only=True) if df is not None and (df['split'] == 'val').any() else None
+    write_run(model, out, search, data=None if a.data is None else str(a.data), zero_shot=True)
+    then = f'evaluate it with: clip_nb eval --run {out} --data {a.data}' if a.data else f'index your photos with it: clip_nb index --run {out} --images DIR --out INDEX'
+    print(f'zero-shot run (ConSE prior alone, {model.config.prior}) written to {out}; {then}')
     return {'run': str(out), 'zero_shot': True, 'prior': model.config.prior}
 
 @command('train', 'train a dual encoder on image-caption pairs', _train_args)
@@ -134,7 +135,8 @@ def _train(a) -> dict:
     out = check_run_dir(a.out, resume=True) if resuming else Path(a.out)
     if not a.resume and not a.overwrite: check_run_dir(out) # refused before the data are read
     cfg = _options(a, TrainConfig.from_dict(load_checkpoint(out/'last.pt')['config']) if resuming else None)
-    df = _read(a)
+    if a.data is None and not a.zero_shot: raise ValueError('--data is required: the data folder to train on (only --zero-shot runs without captions)')
+    df = _read(a) if a.data is not None else None
     if resuming: model = load_run(out, 'last') # the architecture from last.pt; frozen towers from best/
     else:
         seed_everything(cfg.seed)
@@ -287,6 +289,50 @@ def _demo(a) -> dict:
     from clip_nb.demo import run_demo
     res = run_demo(a.out, a.epochs, a.data, a.progress)
     return {'out': str(res['out']), 'test': res['metrics'], 'queries': {str(q): r.to_dict() for q, r in res['results'].items()}}
+
+# %% ../nbs/08_cli.ipynb #a2fc83f2
+def _classify_args(p):
+    p.add_argument('--run', required=True, help='run folder: a trained run, or one from `clip_nb train --zero-shot`')
+    p.add_argument('--images', required=True, help='a folder of images (sub-folders too), or one image file')
+    lab = p.add_mutually_exclusive_group()
+    lab.add_argument('--labels', help='class names, comma-separated: "cat,dog,car" (default with --truth: the true labels)')
+    lab.add_argument('--labels-file', help='a file of class names, one per line')
+    p.add_argument('--template', action='append', help='a prompt with {} for the label, e.g. "a photo of a {}."; repeat it to average several (default: 8 built-in)')
+    p.add_argument('--truth', help="the true labels: 'folder' (the top-level sub-folders) or a CSV of image,label rows; prints the accuracy")
+    p.add_argument('-k', type=at_least(1), default=3, help="each image's k best labels (default: 3)")
+    p.add_argument('--out', help='write the predictions to this CSV file')
+    p.add_argument('--batch-size', type=at_least(1), default=64)
+    p.add_argument('--workers', type=at_least(0), default=0, help='processes that decode images (default: 0, in this one)')
+    _images_arg(p)
+
+def _labels(a) -> list[str]|None:
+    "The class names of `--labels` or `--labels-file`, checked."
+    if a.labels is None and a.labels_file is None: return None
+    names = a.labels.split(',') if a.labels is not None else Path(a.labels_file).read_text(encoding='utf-8').splitlines()
+    names = [n.strip() for n in names if n.strip()]
+    if len(names) < 2: raise ValueError(f'give at least two class names to choose between (got {names}): --labels "cat,dog,car"')
+    if dup := sorted({n for n in names if names.count(n) > 1}): raise ValueError(f'the class names repeat {dup}: give each once')
+    return names
+
+@command('classify', 'zero-shot classification of images by class names (accuracy when the true labels are known)', _classify_args)
+def _classify(a) -> dict:
+    from clip_nb.runs import load_run
+    from clip_nb.files import atomic_write
+    from clip_nb.zeroshot import TEMPLATES, classify
+    labels = _labels(a)
+    if labels is None and a.truth is None: raise ValueError('give the class names (--labels "cat,dog,car" or --labels-file), or --truth to take them from')
+    images = _read_images(a) if Path(a.images).is_dir() else [a.images]
+    res = classify(load_run(a.run), images, labels, tuple(a.template) if a.template else TEMPLATES, a.truth, a.k, a.batch_size, a.workers)
+    show = res.assign(image=res.image.map(os.path.relpath), score=res.score.round(3))
+    print(show.drop(columns=['top']).head(20).to_string(index=False) + (f'\n… {len(res) - 20} more' if len(res) > 20 else ''))
+    if 'accuracy' in res.attrs:
+        print(f"accuracy {res.attrs['accuracy']:.3f}, top-{a.k} {res.attrs[f'top{a.k}_accuracy']:.3f} ({int(res.truth.notna().sum())} images with a true label; "
+              f"chance {1 / len(res.attrs['labels']):.3f})")
+    if a.out:
+        with atomic_write(a.out, 'w') as f: res.drop(columns=['top']).to_csv(f, index=False)
+        print(f'predictions written to {a.out}')
+    return {'labels': res.attrs['labels'], 'accuracy': res.attrs.get('accuracy'), f'top{a.k}_accuracy': res.attrs.get(f'top{a.k}_accuracy'),
+            'unreadable': res.attrs['unreadable'], 'predictions': res.drop(columns=['top']).to_dict('records')}
 
 # %% ../nbs/08_cli.ipynb #18c46a70
 def _sample_args(p):

@@ -20,9 +20,9 @@ from fastprogress.fastprogress import progress_bar
 
 from . import __version__
 from .core import atomic_write, cache_dir, file_lock, save_json, sha256_file, show_bars
-from .data import image_loader, read_pairs, split_rows, unique_images
+from .data import read_pairs, split_rows, unique_images
 from .folders import read_images
-from .encoders import DualEncoder, encode_images, encode_texts
+from .encoders import DualEncoder, encode_image_files, encode_images, encode_texts
 from .features import Features, embed_features, feature_cache_key, image_paths, skip_unreadable, tower_features
 from .vectors import EMB_FILE, META_FILE, Embeddings, _write_parquet
 
@@ -149,15 +149,6 @@ def _known(folder:Path, prev:Embeddings|None, fp:str) -> dict:
     return known
 
 # %% ../nbs/06a_embed.ipynb #adc6c07e
-def _encode_files(model:DualEncoder, paths:list[str], batch_size:int, num_workers:int) -> tuple[np.ndarray, list[int], list[str]]:
-    "Unit vectors of the readable images among `paths`, their positions in `paths`, and the unreadable paths."
-    dev, out, ok, bad = next(model.parameters()).device, [], [], []
-    for b in image_loader(paths, model.image_transform(), batch_size, num_workers):
-        bad += b['bad_images']
-        if len(b['image_ids']):
-            out.append(F.normalize(model.encode_image(b['images'].to(dev)).float(), dim=-1).cpu().numpy()); ok += b['image_ids'].tolist()
-    return (np.concatenate(out) if out else np.zeros((0, model.output_dim), np.float32)), ok, bad
-
 def _embed_new(model:DualEncoder, table:pd.DataFrame, hashes:list[str], known:dict, folder:Path, fp:str,
                batch_size:int, chunk:int, num_workers:int, bar=None) -> dict[str, str]:
     "Embed the images whose content is not known yet, a chunk at a time, each chunk saved under `.pending/`; why the unreadable ones failed."
@@ -168,7 +159,7 @@ def _embed_new(model:DualEncoder, table:pd.DataFrame, hashes:list[str], known:di
     pending.mkdir(exist_ok=True)
     for c in range(0, len(todo), chunk):
         rows = todo[c:c + chunk]
-        vectors, ok, failed = _encode_files(model, table['image'].iloc[rows].tolist(), batch_size, num_workers)
+        vectors, ok, failed = encode_image_files(model, table['image'].iloc[rows].tolist(), batch_size, num_workers)
         done = [hashes[rows[i]] for i in ok]
         with atomic_write(pending/f'{fp[:16]}-{c // chunk:06d}-{done[0] if done else "none"}.npz') as f: np.savez(f, vectors=vectors, sha256=np.array(done))
         known.update({h: (vectors, i) for i, h in enumerate(done)})

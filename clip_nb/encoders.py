@@ -24,7 +24,7 @@ from torch import nn
 from . import __version__
 from .conse import PRIOR_DEFAULTS, _hash_tensor, check_prior, class_names, conse_embedding, conse_weights, fuse_embeddings, prompt_embeddings
 from .core import atomic_folder, default_mode, image_weights, restore_folder, save_json, sha256_file
-from .data import ImageTransform, load_image
+from .data import ImageTransform, image_loader, load_image
 from .data import image_transform as backbone_transform
 from .towers import ImageEncoder, LinearHead, MLPHead, TextEncoder, make_head
 
@@ -32,9 +32,9 @@ _all_ = ['ImageEncoder', 'TextEncoder', 'LinearHead', 'MLPHead', 'make_head', 'P
          'fuse_embeddings', 'class_names', 'prompt_embeddings'] # re-exported from their homes: clip_nb.towers and clip_nb.conse
 
 # %% auto #0
-__all__ = ['PRESETS', 'DualEncoderConfig', 'DualEncoder', 'encode_texts', 'encode_images', 'ImageEncoder', 'TextEncoder',
-           'LinearHead', 'MLPHead', 'make_head', 'PRIOR_DEFAULTS', 'check_prior', 'conse_weights', 'conse_embedding',
-           'fuse_embeddings', 'class_names', 'prompt_embeddings']
+__all__ = ['PRESETS', 'DualEncoderConfig', 'DualEncoder', 'encode_texts', 'encode_images', 'encode_image_files', 'ImageEncoder',
+           'TextEncoder', 'LinearHead', 'MLPHead', 'make_head', 'PRIOR_DEFAULTS', 'check_prior', 'conse_weights',
+           'conse_embedding', 'fuse_embeddings', 'class_names', 'prompt_embeddings']
 
 # %% ../nbs/02b_encoders.ipynb #8bc9f353
 @dataclass
@@ -269,6 +269,16 @@ def encode_images(model:DualEncoder, images:list, batch_size:int=64) -> np.ndarr
     out = [F.normalize(model.encode_image(torch.stack([tf(load(im)) for im in images[i:i+batch_size]]).to(dev)).float(), dim=-1).cpu().numpy()
            for i in range(0, len(images), batch_size)]
     return np.concatenate(out) if out else np.zeros((0, model.output_dim), np.float32)
+
+@torch.no_grad()
+def encode_image_files(model:DualEncoder, paths:list[str], batch_size:int=64, num_workers:int=0) -> tuple[np.ndarray, list[int], list[str]]:
+    "Unit vectors of the readable images among `paths` (decoded by `num_workers` processes), their positions in `paths`, and the unreadable paths."
+    model.eval(); dev, out, ok, bad = next(model.parameters()).device, [], [], []
+    for b in image_loader(list(paths), model.image_transform(), batch_size, num_workers):
+        bad += b['bad_images']
+        if len(b['image_ids']):
+            out.append(F.normalize(model.encode_image(b['images'].to(dev)).float(), dim=-1).cpu().numpy()); ok += b['image_ids'].tolist()
+    return (np.concatenate(out) if out else np.zeros((0, model.output_dim), np.float32)), ok, bad
 
 # %% ../nbs/02b_encoders.ipynb #11d4328c
 @patch

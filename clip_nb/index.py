@@ -23,6 +23,7 @@ from .loaders import BadImageError, _to_rgb, load_image
 from .encoders import DualEncoder, encode_images, encode_texts
 from .features import Features
 from .runs import load_run
+from .zeroshot import TEMPLATES, classify
 from .embed import _pairs, export_embeddings, export_images
 from .vectors import (EMB_FILE, INDEX_FILE, INFO_FILE, IVFPQ_RERANK, KINDS, META_FILE, VECTORS_FILE, Embeddings, ReadOnlyIndexError, SynthEmbeddings,
                              VectorIndex, _check_k, _read_info, _sample, build_index, choose_kind, exact_search, index_params, recall_at_k, recall_check,
@@ -290,3 +291,11 @@ class Retriever:
         pics, labels = zip(*map(_query_image, items))
         res = self._search(encode_images(self.model, list(pics)), list(labels), k, target, t0, nprobe=nprobe, ef_search=ef_search, rerank=rerank)
         return res[0] if single else res
+
+    def classify(self, labels:list[str]|None,          # class names (None: the true labels found)
+                 images=None,                           # a folder, paths or a table; None: the indexed images
+                 templates:tuple|list|str=TEMPLATES,    # prompts averaged per label; one str: no ensembling
+                 truth=None,                            # 'folder', a CSV of image,label rows, or a list
+                 k:int=3) -> pd.DataFrame:
+        "Zero-shot classification with the model of this index (`clip_nb.zeroshot.classify`): best labels, scores, accuracy with `truth`."
+        return classify(self.model, self.images if images is None else images, labels, templates, truth, k)

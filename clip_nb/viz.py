@@ -147,7 +147,7 @@ def plot_training(history:pd.DataFrame|str|Path, # a history table, or a run fol
 _CARD = dict(width='auto', margin='2px', padding='2px')
 
 class Explorer:
-    "An ipywidgets explorer of a `Retriever`: text → best images, picked or uploaded image → best captions."
+    "An ipywidgets explorer of a `Retriever`: text → best images, picked or uploaded image → best captions (an index of images alone: similar images)."
     def __init__(self, retriever,              # a `clip_nb.index.Retriever` (any trained run and index)
                  k:int=5,                      # results shown at first (the slider goes up to `max_k`)
                  max_k:int=20,
@@ -177,8 +177,9 @@ def _build(self:Explorer, k:int, max_k:int, choices:pd.DataFrame):
     self.query_box = W.Text(placeholder='describe a picture, e.g. a red circle, and press Enter', continuous_update=False, layout=L(width='300px'))
     self.k = W.IntSlider(value=k, min=1, max=max(max_k, k), description='k', style={'description_width': '1.5em'}, layout=L(width='220px'))
     self.button = W.Button(description='Search', button_style='primary', icon='search')
-    self.example = W.Button(description='random caption', icon='random', tooltip='search for a random caption of the data set',
-                            layout=L(width='auto', flex='0 0 auto'))
+    words = 'text' in self.retriever.indexes # captions to draw examples from; else a folder of pictures alone
+    self.example = W.Button(description='random caption' if words else 'random picture', icon='random', layout=L(width='auto', flex='0 0 auto'),
+                            tooltip='search for a random caption of the data set' if words else 'show a random picture and the most similar ones')
     self.images_box = W.HBox(layout=L(flex_flow='row wrap'))
     self.picker = W.Dropdown(options=list(zip(_labels(choices.image), choices.index)), value=None, description='image')
     self.upload = W.FileUpload(accept='image/*', multiple=False, description='upload')
@@ -223,6 +224,7 @@ def _norm(s:str) -> str: return ' '.join(re.sub(r'[^\w\s]', ' ', str(s).lower())
 @patch
 def _truth_for_text(self:Explorer, text:str) -> set:
     "The image ids of the data set's captions equal to `text` (case, punctuation and spaces aside)."
+    if 'text' not in self.retriever.indexes: return set() # pictures alone: no ground truth
     c = self.retriever.captions
     return set(c.image_id[c.caption.map(_norm) == _norm(text)].tolist())
 
@@ -257,7 +259,8 @@ def _card(self:Explorer, row, hit:bool) -> W.VBox:
 
 @patch
 def _example(self:Explorer):
-    "Put a random caption of the data set in the query box and search for it."
+    "Put a random caption of the data set in the query box and search for it (pictures alone: pick a random one)."
+    if 'text' not in self.retriever.indexes: return self.pick(int(self.retriever.images.index.to_series().sample(1).iloc[0]))
     self.query_box.value = self.retriever.captions.caption.sample(1).iloc[0]
     return self.query(self.query_box.value)
 
@@ -288,9 +291,15 @@ def _captions_html(result:pd.DataFrame, hits:np.ndarray) -> str:
 def pick(self:Explorer, image, # a row of `retriever.images`, an image path, a PIL image, an array, or an upload's bytes
          k:int|None=None       # how many captions (None: the slider's value)
         ) -> pd.DataFrame:
-    "Show `image` and its best captions with scores (its own captions marked), and return them."
+    "Show `image` and its best captions with scores (its own captions marked), and return them; an index of pictures alone: the most similar pictures."
     query, truth, name = self._resolve(image)
     self.picked, k = query, self.k.value if k is None else int(k)
+    if 'text' not in self.retriever.indexes:
+        self.results = r = self.retriever.search_image(query, k=k, target='image')
+        self.picked_image.value = image_bytes(query, self.thumb); self.picked_image.layout.display = None
+        self.images_box.children = [self._card(row, False) for row in r.itertuples()]
+        self.status.value = f'{len(r)} similar pictures to {name} in {r.seconds:.3f} s'
+        return r
     self.captions_result = r = self.retriever.search_image(query, k=k, target='text')
     hits = _truth_rows(r, truth)
     self.picked_image.value = image_bytes(query, self.thumb); self.picked_image.layout.display = None
