@@ -256,10 +256,14 @@ def image_transform(self:DualEncoder, train:bool=False) -> ImageTransform:
 
 @torch.no_grad()
 def encode_texts(model:DualEncoder, texts:list[str], batch_size:int=256) -> np.ndarray:
-    "Unit text vectors (n, `output_dim`) of `texts`, in batches, through `model.encode_text`."
-    model.eval()
-    out = [F.normalize(model.encode_text(**model.tokenize(texts[i:i+batch_size])).float(), dim=-1).cpu().numpy() for i in range(0, len(texts), batch_size)]
-    return np.concatenate(out) if out else np.zeros((0, model.output_dim), np.float32)
+    "Unit text vectors (n, `output_dim`) of `texts` through `model.encode_text`, in batches of similar lengths (less padding), in `texts`' order."
+    model.eval(); texts = list(texts); out = np.zeros((len(texts), model.output_dim), np.float32)
+    lengths = [len(t) for t in model.tokenizer(texts, truncation=True, max_length=model.config.max_length)['input_ids']] if texts else []
+    order = np.argsort(lengths, kind='stable') # a batch pads to its longest: sorted, 4.6 → 1.5 tokens per real token on Tux Paint's captions
+    for i in range(0, len(texts), batch_size):
+        rows = order[i:i + batch_size]
+        out[rows] = F.normalize(model.encode_text(**model.tokenize([texts[r] for r in rows])).float(), dim=-1).cpu().numpy()
+    return out
 
 @torch.no_grad()
 def encode_images(model:DualEncoder, images:list, batch_size:int=64) -> np.ndarray:
