@@ -56,7 +56,11 @@ def _read(a):
 def _read_images(a):
     "The table of the images under `--images`, with the check `--check-images` asks for."
     from clip_nb.folders import read_images
-    return read_images(a.images, check=a.check_images)
+    return read_images(a.images, check=a.check_images, verbose=_main_process())
+
+def _main_process() -> bool:
+    "False in the other processes of an `accelerate launch`: they work, the main one speaks."
+    return os.environ.get('RANK', '0') == '0'
 
 def command(name:str, help:str, add):
     "Register a sub-command: decorate its `run(args)`, which returns its answer (JSON-ready); `add(parser)` adds its options."
@@ -218,6 +222,7 @@ def _index(a) -> dict:
         if a.split != 'all': raise ValueError(f'--split {a.split}: a folder of images has no splits (--split is for --data)')
         out = build_images_index(load_run(a.run), _read_images(a), a.out, kind=a.kind, batch_size=a.batch_size, dtype=a.dtype,
                                  target_recall=a.target_recall, run_dir=a.run, num_workers=a.workers, progress=a.progress)
+        if not _main_process(): return [] # (under `accelerate launch`: the main process builds the index and answers)
     summary = index_summary(out)
     print(summary.to_string())
     print(f'index folder: {out} (search it: clip_nb search --index {out} --text "…")')
@@ -239,6 +244,7 @@ def _embed(a) -> dict:
     from clip_nb.embed import export_images
     from clip_nb.runs import load_run
     e = export_images(load_run(a.run), _read_images(a), a.out, a.batch_size, dtype=a.dtype, num_workers=a.workers, progress=a.progress)
+    if not _main_process(): return []
     print(f'export folder: {e.path} ({len(e)} images, {e.dim}-d vectors; index it: clip_nb index --run {a.run} --images {a.images} --out …)')
     return {'out': str(e.path), 'images': len(e), 'dim': e.dim, 'embedded': e.info['embedded'], 'unchanged': e.info['reused'], 'unreadable': e.info['unreadable']}
 

@@ -5,7 +5,9 @@
 # %% ../nbs/06a_embed.ipynb #d37a71ec
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import os
 import json
 import shutil
 import time
@@ -19,7 +21,7 @@ import torch.nn.functional as F
 from fastprogress.fastprogress import progress_bar
 
 from . import __version__
-from .core import atomic_write, cache_dir, file_lock, save_json, sha256_file, show_bars
+from .core import atomic_write, cache_dir, crash_point, file_lock, save_json, sha256_file, show_bars
 from .data import read_pairs, split_rows, unique_images
 from .folders import read_images
 from .encoders import DualEncoder, encode_image_files, encode_images, encode_texts
@@ -130,13 +132,13 @@ def _content_hashes(table:pd.DataFrame, prev:pd.DataFrame|None, workers:int=8) -
     with ThreadPoolExecutor(workers) as ex: fresh = dict(zip(todo, ex.map(sha256_file, todo)))
     return [old.get(k) or fresh[k[0]] for k in keys]
 
-def _previous(folder:Path, fp:str) -> Embeddings|None:
+def _previous(folder:Path, fp:str, say:bool=True) -> Embeddings|None:
     "The folder's export of images by this model, or None (nothing yet, or another model's)."
     if not (folder/EMB_FILE).exists(): return None
     e = Embeddings.open(folder)
     if e.info.get('kind') != 'images': raise ValueError(f'{folder} holds an export of a caption data set, not of an image folder: give another --out folder')
     if e.info['fingerprint'] == fp: return e
-    print(f'{folder} was embedded by another model ({e.info["fingerprint"][:12]}…): every image is embedded again', flush=True)
+    if say: print(f'{folder} was embedded by another model ({e.info["fingerprint"][:12]}…): every image is embedded again', flush=True)
 
 def _known(folder:Path, prev:Embeddings|None, fp:str) -> dict:
     "Vectors computed already, by content hash → (array, row): the previous export's, and an unfinished update's chunks."
@@ -149,23 +151,28 @@ def _known(folder:Path, prev:Embeddings|None, fp:str) -> dict:
     return known
 
 # %% ../nbs/06a_embed.ipynb #adc6c07e
+def _processes():
+    "(rank, processes, barrier, device): this process alone, or one of those `accelerate launch` started."
+    if int(os.environ.get('WORLD_SIZE', '1')) <= 1: return 0, 1, (lambda: None), None
+    from accelerate import PartialState
+    s = PartialState(cpu=not torch.cuda.is_available()) # without GPUs the processes join with gloo
+    return s.process_index, s.num_processes, s.wait_for_everyone, s.device
+
 def _embed_new(model:DualEncoder, table:pd.DataFrame, hashes:list[str], known:dict, folder:Path, fp:str,
-               batch_size:int, chunk:int, num_workers:int, bar=None) -> dict[str, str]:
-    "Embed the images whose content is not known yet, a chunk at a time, each chunk saved under `.pending/`; why the unreadable ones failed."
+               batch_size:int, chunk:int, num_workers:int, bar=None, rank:int=0, world:int=1):
+    "Embed this process's share of the images whose content is not known yet, a chunk at a time, each chunk saved under `.pending/`."
     first = {}
     for i, h in enumerate(hashes):
         if h not in known: first.setdefault(h, i) # one file of each new content
-    todo, bad, pending = list(first.values()), {}, folder/_PENDING
+    todo, pending = list(first.values())[rank::world], folder/_PENDING
     pending.mkdir(exist_ok=True)
     for c in range(0, len(todo), chunk):
         rows = todo[c:c + chunk]
         vectors, ok, failed = encode_image_files(model, table['image'].iloc[rows].tolist(), batch_size, num_workers)
         done = [hashes[rows[i]] for i in ok]
-        with atomic_write(pending/f'{fp[:16]}-{c // chunk:06d}-{done[0] if done else "none"}.npz') as f: np.savez(f, vectors=vectors, sha256=np.array(done))
-        known.update({h: (vectors, i) for i, h in enumerate(done)})
-        bad.update({p: 'unreadable' for p in failed})
+        with atomic_write(pending/f'{fp[:16]}-{rank}-{c // chunk:06d}-{done[0] if done else "none"}.npz') as f: np.savez(f, vectors=vectors, sha256=np.array(done))
+        known.update({h: (vectors, i) for i, h in enumerate(done)}); crash_point('images chunk')
         if bar is not None: bar.update(min(len(todo), c + chunk))
-    return bad
 
 # %% ../nbs/06a_embed.ipynb #ca62638c
 def _write_generation(folder:Path, table:pd.DataFrame, known:dict, shard_size:int, info:dict) -> Embeddings:
@@ -196,19 +203,29 @@ def export_images(model:DualEncoder,            # the model whose image vectors 
                   verbose:bool=True) -> Embeddings: # say what was found, embedded and kept
     "Unit vectors of every image of a folder in `out`, brought up to date: only new or changed images are embedded, deleted ones leave."
     if dtype not in ('float32', 'float16'): raise ValueError(f"dtype={dtype!r}: use 'float32' or 'float16'")
-    table = images if isinstance(images, pd.DataFrame) else read_images(images, verbose=verbose)
+    rank, world, barrier, device = _processes(); main = rank == 0
+    table = images if isinstance(images, pd.DataFrame) else read_images(images, verbose=verbose and main)
     out = Path(out); out.mkdir(parents=True, exist_ok=True); fp = model.eval().fingerprint()
-    with file_lock(out/'.lock'):
-        prev = _previous(out, fp)
+    if device is not None: model.to(device)
+    # one process: a lock against another export of the folder; the processes of a launch share it, each writing its own chunks
+    with file_lock(out/'.lock') if world == 1 else contextlib.nullcontext():
+        prev = _previous(out, fp, say=main)
         hashes = _content_hashes(table, None if prev is None else prev.meta)
         known = _known(out, prev, fp); reused = sum(h in known for h in hashes)
-        bar = progress_bar(range(len(hashes) - reused), leave=False) if progress and show_bars() and len(hashes) > reused else None
-        bad = _embed_new(model, table, hashes, known, out, fp, batch_size, chunk, num_workers, bar)
+        bar = progress_bar(range((len(hashes) - reused + world - 1) // world), leave=False) if progress and main and show_bars() and len(hashes) > reused else None
+        _embed_new(model, table, hashes, known, out, fp, batch_size, chunk, num_workers, bar, rank, world)
+        barrier()
+        if world > 1: known = _known(out, prev, fp) # every process's chunks
+        bad = {p: 'unreadable' for p, h in zip(table['image'], hashes) if h not in known}
         keep = table.assign(sha256=hashes)[[h in known for h in hashes]].reset_index(drop=True).assign(image_id=lambda d: range(len(d)))
-        if verbose: print(f'{len(keep)} images in {out}: {len(keep) - reused} embedded, {reused} unchanged' + (f', {len(bad)} unreadable skipped' if bad else ''), flush=True)
+        if verbose and main: print(f'{len(keep)} images in {out}: {len(keep) - reused} embedded, {reused} unchanged' + (f', {len(bad)} unreadable skipped' if bad else '')
+                                   + (f' ({world} processes)' if world > 1 else ''), flush=True)
         if prev is not None and bad == prev.info.get('unreadable', {}) and prev.info['dtype'] == dtype and keep[['image', 'mtime_ns', 'sha256']].equals(prev.meta[['image', 'mtime_ns', 'sha256']]):
             prev.info.update(embedded=0, reused=len(prev)); return prev # nothing changed: nothing written
         info = dict(kind='images', fingerprint=fp, modality='image', split='all', dtype=dtype, dim=model.output_dim, folder=str(getattr(table.attrs.get('report'), 'path', '')),
                     generation=(prev.info['generation'] + 1) if prev is not None else 1, embedded=len(keep) - reused, reused=reused, unreadable=bad,
-                    created=time.time(), clip_nb_version=__version__)
-        return _write_generation(out, keep, known, shard_size, info)
+                    created=time.time(), clip_nb_version=__version__, processes=world)
+        if main: _write_generation(out, keep, known, shard_size, info)
+        barrier()
+        e = Embeddings.open(out); e.info.update(embedded=info['embedded'], reused=reused) # (the other processes' view: the export the main one wrote)
+        return e

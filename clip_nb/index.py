@@ -24,7 +24,7 @@ from .encoders import DualEncoder, encode_images, encode_texts
 from .features import Features
 from .runs import load_run
 from .zeroshot import TEMPLATES, classify
-from .embed import _pairs, export_embeddings, export_images
+from .embed import _pairs, _processes, export_embeddings, export_images
 from .vectors import (EMB_FILE, INDEX_FILE, INFO_FILE, IVFPQ_RERANK, KINDS, META_FILE, VECTORS_FILE, Embeddings, ReadOnlyIndexError, SynthEmbeddings,
                              VectorIndex, _check_k, _read_info, _sample, build_index, choose_kind, exact_search, index_params, recall_at_k, recall_check,
                              synth_embeddings, tune)
@@ -98,6 +98,7 @@ def build_images_index(model:DualEncoder, images:str|Path|pd.DataFrame, out:str|
     out = Path(out)
     if (out/'captions').exists(): raise FileExistsError(f'{out} holds the index of a caption data set: give another folder for the index of {images}')
     emb = export_images(model, images, out/'embeddings'/'images', batch_size, dtype=dtype, num_workers=num_workers, progress=progress, verbose=verbose)
+    if _processes()[0] != 0: return out # under `accelerate launch`: the processes embed, the main one indexes
     gen = dict(fingerprint=emb.info['fingerprint'], generation=emb.info['generation'], embeddings_created=emb.info['created'])
     if (out/'images'/INFO_FILE).exists() and kind in ('auto', (old := _read_info(out/'images'))['kind']) and all(old.get(k) == v for k, v in gen.items()):
         return out # the same export, indexed already

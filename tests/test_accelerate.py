@@ -36,3 +36,36 @@ def test_two_processes_equal_one_process_with_double_batch(tmp_path):
     for k, v in one['model'].items():
         assert torch.allclose(v, ddp['model'][k], atol=1e-4), (k, (v - ddp['model'][k]).abs().max())
     assert ddp['history'][-1]['train_loss'] < ddp['history'][0]['train_loss']
+
+
+def test_two_processes_embed_a_folder_like_one(tmp_path):
+    """`accelerate launch -m clip_nb.cli embed`: each process embeds its share, the main one writes the export — the same rows, in the
+    same order, the same vectors as one process; killed (-9) after a process's first chunk, the launch resumes from the chunks written."""
+    import numpy as np
+    from clip_nb.vectors import Embeddings
+    env = dict(os.environ, CLIP_NB_HOME=str(tmp_path/'home'), OMP_NUM_THREADS='1')
+    data = synth_pairs(48, root=tmp_path/'synth')
+    r = subprocess.run([str(BIN/'clip_nb')] + _args(data, tmp_path/'run', 16), env=env, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    photos = tmp_path/'photos'; (photos/'more').mkdir(parents=True)
+    for p in sorted((data/'Images').glob('*.png'))[:30]: (photos/p.name).write_bytes(p.read_bytes())
+    for p in sorted((data/'Images').glob('*.png'))[30:]: (photos/'more'/p.name).write_bytes(p.read_bytes())
+    (photos/'broken.png').write_bytes(b'\x89PNG\r\n\x1a\n' + b'\0' * 40)   # a header, no picture: skipped and counted by both
+    with socket.socket() as s: s.bind(('127.0.0.1', 0)); port = s.getsockname()[1]
+    launch = [str(BIN/'accelerate'), 'launch', '--multi_gpu', '--num_processes', '2', '--num_machines', '1', '--mixed_precision', 'no',
+              '--dynamo_backend', 'no', '--main_process_port', str(port), '-m', 'clip_nb.cli']
+    embed = lambda out: ['embed', '--run', str(tmp_path/'run'), '--images', str(photos), '--out', str(out), '--batch-size', '4', '--check-images', 'none', '--no-progress']
+    killed = subprocess.run(launch + embed(tmp_path/'two'), env=dict(env, CLIP_NB_KILL_AT='images chunk'), capture_output=True, text=True, timeout=600)
+    assert killed.returncode != 0 and not (tmp_path/'two'/'embeddings.json').exists()
+    chunks = list((tmp_path/'two'/'.pending').glob('*.npz')); assert chunks, killed.stdout[-2000:] + killed.stderr[-2000:]
+    r = subprocess.run(launch + embed(tmp_path/'two') + ['--json'], env=env, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    two = json.loads(r.stdout)   # one answer: the main process's
+    r = subprocess.run([str(BIN/'clip_nb')] + embed(tmp_path/'one') + ['--json'], env=env, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    one = json.loads(r.stdout)
+    assert one['images'] == two['images'] == 48 and one['unreadable'] == two['unreadable'] == {str(photos/'broken.png'): 'unreadable'}
+    assert two['unchanged'] >= 1   # the chunks the killed launch had finished were not embedded again
+    a, b = Embeddings.open(tmp_path/'one'), Embeddings.open(tmp_path/'two')
+    assert a.meta.drop(columns=[]).equals(b.meta) and b.info['processes'] == 2
+    assert np.allclose(a.to_numpy(), b.to_numpy(), atol=1e-5), np.abs(a.to_numpy() - b.to_numpy()).max()
