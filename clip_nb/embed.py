@@ -190,6 +190,14 @@ def _write_generation(folder:Path, table:pd.DataFrame, known:dict, shard_size:in
     return Embeddings.open(folder)
 
 # %% ../nbs/06a_embed.ipynb #e67ee1b2
+def _new_info(prev:Embeddings|None, table:pd.DataFrame, keep:pd.DataFrame, bad:dict, reused:int, fp:str, dtype:str, dim:int, world:int) -> dict|None:
+    "The `embeddings.json` of the updated export, or None when it would hold what `prev` holds (the same images, bytes, unreadable files, dtype)."
+    if prev is not None and bad == prev.info.get('unreadable', {}) and prev.info['dtype'] == dtype and keep[['image', 'mtime_ns', 'sha256']].equals(prev.meta[['image', 'mtime_ns', 'sha256']]):
+        return None
+    return dict(kind='images', fingerprint=fp, modality='image', split='all', dtype=dtype, dim=dim, folder=str(getattr(table.attrs.get('report'), 'path', '')),
+                generation=(prev.info['generation'] + 1) if prev is not None else 1, embedded=len(keep) - reused, reused=reused, unreadable=bad,
+                created=time.time(), clip_nb_version=__version__, processes=world)
+
 @torch.no_grad()
 def export_images(model:DualEncoder,            # the model whose image vectors to store (its fingerprint is recorded)
                   images:str|Path|pd.DataFrame,  # a folder of images, or its `read_images` table
@@ -220,11 +228,8 @@ def export_images(model:DualEncoder,            # the model whose image vectors 
         keep = table.assign(sha256=hashes)[[h in known for h in hashes]].reset_index(drop=True).assign(image_id=lambda d: range(len(d)))
         if verbose and main: print(f'{len(keep)} images in {out}: {len(keep) - reused} embedded, {reused} unchanged' + (f', {len(bad)} unreadable skipped' if bad else '')
                                    + (f' ({world} processes)' if world > 1 else ''), flush=True)
-        if prev is not None and bad == prev.info.get('unreadable', {}) and prev.info['dtype'] == dtype and keep[['image', 'mtime_ns', 'sha256']].equals(prev.meta[['image', 'mtime_ns', 'sha256']]):
+        if (info := _new_info(prev, table, keep, bad, reused, fp, dtype, model.output_dim, world)) is None:
             prev.info.update(embedded=0, reused=len(prev)); return prev # nothing changed: nothing written
-        info = dict(kind='images', fingerprint=fp, modality='image', split='all', dtype=dtype, dim=model.output_dim, folder=str(getattr(table.attrs.get('report'), 'path', '')),
-                    generation=(prev.info['generation'] + 1) if prev is not None else 1, embedded=len(keep) - reused, reused=reused, unreadable=bad,
-                    created=time.time(), clip_nb_version=__version__, processes=world)
         if main: _write_generation(out, keep, known, shard_size, info)
         barrier()
         e = Embeddings.open(out); e.info.update(embedded=info['embedded'], reused=reused) # (the other processes' view: the export the main one wrote)
