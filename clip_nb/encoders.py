@@ -233,9 +233,11 @@ def set_prior(self:DualEncoder, prior:dict|None=None, # a whole setting (missing
 
 # %% ../nbs/02b_encoders.ipynb #405aaf7e
 @patch
-def encode_image(self:DualEncoder, images:torch.Tensor) -> torch.Tensor:
+def encode_image(self:DualEncoder, images:torch.Tensor,
+                 fast:bool=False # a frozen image tower in its fastest exact form (`ImageEncoder.inference_model`): batched encoding
+                ) -> torch.Tensor:
     "Images (B, 3, H, W) → unit retrieval embeddings (B, `output_dim`)."
-    return self.fuse_image(self.image_encoder.features(images))
+    return self.fuse_image(self.image_encoder.features(images, fast=fast))
 
 @patch
 def encode_text(self:DualEncoder, **tokens) -> torch.Tensor:
@@ -270,7 +272,7 @@ def encode_images(model:DualEncoder, images:list, batch_size:int=64) -> np.ndarr
     "Unit image vectors (n, `output_dim`) of `images` (paths or RGB PIL images), in batches, through `model.encode_image`."
     model.eval(); tf, dev = model.image_transform(), next(model.parameters()).device
     load = lambda im: im if isinstance(im, Image.Image) else load_image(im)
-    out = [F.normalize(model.encode_image(torch.stack([tf(load(im)) for im in images[i:i+batch_size]]).to(dev)).float(), dim=-1).cpu().numpy()
+    out = [F.normalize(model.encode_image(torch.stack([tf(load(im)) for im in images[i:i+batch_size]]).to(dev), fast=True).float(), dim=-1).cpu().numpy()
            for i in range(0, len(images), batch_size)]
     return np.concatenate(out) if out else np.zeros((0, model.output_dim), np.float32)
 
@@ -281,7 +283,7 @@ def encode_image_files(model:DualEncoder, paths:list[str], batch_size:int=64, nu
     for b in image_loader(list(paths), model.image_transform(), batch_size, num_workers):
         bad += b['bad_images']
         if len(b['image_ids']):
-            out.append(F.normalize(model.encode_image(b['images'].to(dev)).float(), dim=-1).cpu().numpy()); ok += b['image_ids'].tolist()
+            out.append(F.normalize(model.encode_image(b['images'].to(dev), fast=True).float(), dim=-1).cpu().numpy()); ok += b['image_ids'].tolist()
     return (np.concatenate(out) if out else np.zeros((0, model.output_dim), np.float32)), ok, bad
 
 # %% ../nbs/02b_encoders.ipynb #11d4328c

@@ -5,6 +5,7 @@
 # %% ../nbs/02_towers.ipynb #9dc536d6
 from __future__ import annotations
 
+import copy
 import inspect
 from pathlib import Path
 
@@ -112,10 +113,24 @@ class ImageEncoder(_Tower):
         self.model.train(was)
         return out.shape[1]
 
-    def features(self, images:torch.Tensor # (B, 3, H, W), normalised as `self.weights.transforms()` does
+    def features(self, images:torch.Tensor, # (B, 3, H, W), normalised as `self.weights.transforms()` does
+                 fast:bool=False               # a frozen tower in eval mode: through `inference_model` (equal within 1e-4)
                 ) -> torch.Tensor:
         "The pooled features the classifier would read: (B, `feature_dim`)."
+        if fast and (m := self.inference_model()) is not self.model: return m(images.contiguous(memory_format=torch.channels_last)).flatten(1)
         return self.model(images).flatten(1)
+
+    def inference_model(self) -> nn.Module:
+        "The backbone in its fastest exact inference form when frozen and in eval mode (conv–BN pairs fused, channels-last memory), else itself; made once, again when a weight, the device or the dtype changes."
+        if self.training or not self.frozen: return self.model # BatchNorm's statistics fold into the convolutions only when they are fixed
+        first = next(self.model.parameters())
+        key = (first.device, first.dtype, *(t._version for t in (*self.model.parameters(), *self.model.buffers())))
+        if (made := self.__dict__.get('_inference')) is None or made[0] != key: # (kept out of the module tree: not saved, not a parameter)
+            from torch.fx.experimental.optimization import fuse
+            try: fast = fuse(self.model) # a traced copy with every conv → BatchNorm pair folded into one conv
+            except Exception: fast = copy.deepcopy(self.model) # a backbone torch.fx cannot trace: channels-last alone
+            self.__dict__['_inference'] = made = (key, fast.eval().to(memory_format=torch.channels_last))
+        return made[1]
 
     forward = features
 
