@@ -314,6 +314,7 @@ def _classify_args(p):
 def _labels(a) -> list[str]|None:
     "The class names of `--labels` or `--labels-file`, checked."
     if a.labels is None and a.labels_file is None: return None
+    if a.labels_file is not None and not Path(a.labels_file).is_file(): raise FileNotFoundError(f'--labels-file {a.labels_file} is not a file: give a file of class names, one per line')
     names = a.labels.split(',') if a.labels is not None else Path(a.labels_file).read_text(encoding='utf-8').splitlines()
     names = [n.strip() for n in names if n.strip()]
     if len(names) < 2: raise ValueError(f'give at least two class names to choose between (got {names}): --labels "cat,dog,car"')
@@ -327,6 +328,7 @@ def _classify(a) -> dict:
     from clip_nb.zeroshot import TEMPLATES, classify
     labels = _labels(a)
     if labels is None and a.truth is None: raise ValueError('give the class names (--labels "cat,dog,car" or --labels-file), or --truth to take them from')
+    if not Path(a.images).exists(): raise FileNotFoundError(f'--images {a.images} does not exist: give a folder of images, or one image file')
     images = _read_images(a) if Path(a.images).is_dir() else [a.images]
     res = classify(load_run(a.run), images, labels, tuple(a.template) if a.template else TEMPLATES, a.truth, a.k, a.batch_size, a.workers)
     show = res.assign(image=res.image.map(os.path.relpath), score=res.score.round(3))

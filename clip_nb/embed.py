@@ -17,7 +17,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-import torch.nn.functional as F
 from fastprogress.fastprogress import progress_bar
 
 from . import __version__
@@ -158,6 +157,14 @@ def _processes():
     s = PartialState(cpu=not torch.cuda.is_available()) # without GPUs the processes join with gloo
     return s.process_index, s.num_processes, s.wait_for_everyone, s.device
 
+def _from_main(compute, file:Path, main:bool, barrier):
+    "`compute()` in the main process alone, read by the others from `file` (on the storage all of them see)."
+    if barrier is None: return compute() # one process: nothing to share
+    if main:
+        value = compute(); file.parent.mkdir(parents=True, exist_ok=True); save_json(value, file)
+    barrier()
+    return value if main else json.loads(file.read_text())
+
 def _embed_new(model:DualEncoder, table:pd.DataFrame, hashes:list[str], known:dict, folder:Path, fp:str,
                batch_size:int, chunk:int, num_workers:int, bar=None, rank:int=0, world:int=1):
     "Embed this process's share of the images whose content is not known yet, a chunk at a time, each chunk saved under `.pending/`."
@@ -218,7 +225,7 @@ def export_images(model:DualEncoder,            # the model whose image vectors 
     # one process: a lock against another export of the folder; the processes of a launch share it, each writing its own chunks
     with file_lock(out/'.lock') if world == 1 else contextlib.nullcontext():
         prev = _previous(out, fp, say=main)
-        hashes = _content_hashes(table, None if prev is None else prev.meta)
+        hashes = _from_main(lambda: _content_hashes(table, None if prev is None else prev.meta), out/_PENDING/'hashes.json', main, barrier if world > 1 else None) # read once, not once a process
         known = _known(out, prev, fp); reused = sum(h in known for h in hashes)
         bar = progress_bar(range((len(hashes) - reused + world - 1) // world), leave=False) if progress and main and show_bars() and len(hashes) > reused else None
         _embed_new(model, table, hashes, known, out, fp, batch_size, chunk, num_workers, bar, rank, world)

@@ -40,7 +40,10 @@ def _truth(table:pd.DataFrame, truth) -> list|None:
     "The true label of each image: None, 'folder' (the top-level sub-folder), a CSV of `image,label` rows, or a list."
     if truth is None: return None
     if isinstance(truth, str) and truth == 'folder':
-        if 'folder' not in table or (table['folder'] == '').any(): raise ValueError("truth='folder' needs images in sub-folders named by their label (a `read_images` table of a folder)")
+        if 'folder' not in table or (loose := int((table['folder'] == '').sum())):
+            raise ValueError("truth='folder' (--truth folder) takes each picture's label from its sub-folder (DIR/cat/1.jpg: cat), but "
+                             + (f"{loose} pictures lie directly in the folder: move them into sub-folders named by their label, or give a CSV of image,label rows"
+                                if 'folder' in table else "these images do not come from a folder (read_images)"))
         return table['folder'].tolist()
     if isinstance(truth, (str, Path)):
         t = pd.read_csv(truth, dtype=str)
