@@ -109,7 +109,7 @@ def _tower_encoders(model:DualEncoder, paths:list, captions:list, bad:dict):
     def images(i, j):
         ims = [ds[k][0] for k in range(i, j)]; bad.update({x.path: x.reason for x in ims if isinstance(x, BadImage)})
         ok, out = [k for k, x in enumerate(ims) if not isinstance(x, BadImage)], np.zeros((j - i, model.image_encoder.feature_dim), np.float32)
-        if ok: out[ok] = model.image_encoder.features(torch.stack([ims[k] for k in ok]).to(dev)).float().cpu().numpy()
+        if ok: out[ok] = model.image_encoder.features(torch.stack([ims[k] for k in ok]).to(dev), fast=True).float().cpu().numpy() # fused, channels-last
         return out
     def texts(i, j):
         t = tok(captions[i:j], padding=True, truncation=True, max_length=model.config.max_length, return_tensors='pt').to(dev)
