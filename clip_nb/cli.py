@@ -194,8 +194,8 @@ def _index_args(p):
                                       'run again after changes and only new or changed images are embedded')
     p.add_argument('--format', default='auto', help='data layout (default: detected)')
     p.add_argument('--out', required=True, help='index folder: embeddings/, images/ and (for --data) captions/ are written inside')
-    p.add_argument('--kind', default='auto', choices=['auto', 'flat', 'ivf', 'hnsw', 'ivfpq'],
-                   help='index kind (default: exact up to 100k vectors, approximate beyond)')
+    p.add_argument('--kind', default='auto', choices=['auto', 'flat', 'ivf', 'hnsw', 'ivfpq', 'ondisk'],
+                   help='index kind (default: exact up to 100k vectors, approximate beyond; ondisk: IVF-PQ with its lists in a file, for corpora bigger than memory)')
     p.add_argument('--split', default='all', choices=['all', 'train', 'val', 'test'], help='rows to index (default: all)')
     p.add_argument('--batch-size', type=at_least(1), default=256)
     p.add_argument('--dtype', default='float32', choices=['float32', 'float16'], help='embeddings on disk (default: float32)')
@@ -367,4 +367,4 @@ def console():
     if 'torch' in sys.modules and int(os.environ.get('WORLD_SIZE', '1')) == 1: os._exit(rc)
     sys.exit(rc)
 
-if __name__ == '__main__' and 'get_ipython' not in globals(): console() # `python -m clip_nb.cli`, `accelerate launch -m clip_nb.cli`
+if __name__ == '__main__' and 'get_ipython' not in globals(): console() # `python -m clip_nb.cli` (and `-m clip_nb`, below)

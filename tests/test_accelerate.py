@@ -39,7 +39,7 @@ def test_two_processes_equal_one_process_with_double_batch(tmp_path):
 
 
 def test_two_processes_embed_a_folder_like_one(tmp_path):
-    """`accelerate launch -m clip_nb.cli embed`: each process embeds its share, the main one writes the export — the same rows, in the
+    """`accelerate launch -m clip_nb embed`: each process embeds its share, the main one writes the export — the same rows, in the
     same order, the same vectors as one process; killed (-9) after a process's first chunk, the launch resumes from the chunks written."""
     import numpy as np
     from clip_nb.vectors import Embeddings
@@ -53,7 +53,7 @@ def test_two_processes_embed_a_folder_like_one(tmp_path):
     (photos/'broken.png').write_bytes(b'\x89PNG\r\n\x1a\n' + b'\0' * 40)   # a header, no picture: skipped and counted by both
     with socket.socket() as s: s.bind(('127.0.0.1', 0)); port = s.getsockname()[1]
     launch = [str(BIN/'accelerate'), 'launch', '--multi_gpu', '--num_processes', '2', '--num_machines', '1', '--mixed_precision', 'no',
-              '--dynamo_backend', 'no', '--main_process_port', str(port), '-m', 'clip_nb.cli']
+              '--dynamo_backend', 'no', '--main_process_port', str(port), '-m', 'clip_nb'] # the package itself (clip_nb/__main__.py); train uses -m clip_nb.cli
     embed = lambda out: ['embed', '--run', str(tmp_path/'run'), '--images', str(photos), '--out', str(out), '--batch-size', '4', '--check-images', 'none', '--no-progress']
     killed = subprocess.run(launch + embed(tmp_path/'two'), env=dict(env, CLIP_NB_KILL_AT='images chunk'), capture_output=True, text=True, timeout=600)
     assert killed.returncode != 0 and not (tmp_path/'two'/'embeddings.json').exists()

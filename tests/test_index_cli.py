@@ -100,3 +100,15 @@ def test_bad_queries_exit_with_a_message(built):
     assert rc == 1 and str(tmp/'bad.png') in err
     rc, _, err = quiet(['search', '--index', str(tmp/'nowhere'), '--text', 'x'])
     assert rc == 1 and 'holds no index' in err
+
+
+def test_on_disk_index(built):
+    "`--kind ondisk`: the lists in a file beside the index, the same answers as the exact index, and a clean JSON stdout (FAISS's own prints kept off it)."
+    tmp, data = built
+    rc, out, err = quiet(['index', '--run', str(tmp/'run'), '--data', str(data), '--out', str(tmp/'ondisk'), '--kind', 'ondisk', '--no-progress'])
+    assert rc == 0, err
+    info = json.loads((tmp/'ondisk'/'images'/'index.json').read_text())
+    assert info['kind'] == 'ondisk' and 'lists.ivfdata' in info['files'] and (tmp/'ondisk'/'images'/'lists.ivfdata').is_file()
+    exact = search('--index', tmp/'index', '--text', 'a big green triangle', '-k', '5')
+    on_disk = search('--index', tmp/'ondisk', '--text', 'a big green triangle', '-k', '5', process=True)
+    assert [r['image'] for r in on_disk['results']] == [r['image'] for r in exact['results']]  # 80 candidates re-scored: all 32 images
