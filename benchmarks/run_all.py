@@ -13,7 +13,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 GPU_ONLY = ['gpu_paper_preset.py']
-QUICK = {'bench_index.py': ['--n', '200000'], 'bench_ondisk.py': ['--n', '500000'], 'bench_metrics.py': ['--images', '2000'], 'bench_train_cache.py': ['--epochs', '1']}
+QUICK = {'bench_index.py': ['--n', '200000'], 'bench_ondisk.py': ['--n', '500000'], 'bench_embed_pipeline.py': ['--repeats', '2', '--photos', '16'], 'bench_metrics.py': ['--images', '2000'], 'bench_train_cache.py': ['--epochs', '1']}
 
 
 def machine() -> str:

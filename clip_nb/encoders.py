@@ -271,7 +271,7 @@ def encode_texts(model:DualEncoder, texts:list[str], batch_size:int=256) -> np.n
 def encode_images(model:DualEncoder, images:list, batch_size:int=64) -> np.ndarray:
     "Unit image vectors (n, `output_dim`) of `images` (paths or RGB PIL images), in batches, through `model.encode_image`."
     model.eval(); tf, dev = model.image_transform(), next(model.parameters()).device
-    load = lambda im: im if isinstance(im, Image.Image) else load_image(im)
+    load = lambda im: im if isinstance(im, Image.Image) else load_image(im, tf.draft)
     out = [F.normalize(model.encode_image(torch.stack([tf(load(im)) for im in images[i:i+batch_size]]).to(dev), fast=True).float(), dim=-1).cpu().numpy()
            for i in range(0, len(images), batch_size)]
     return np.concatenate(out) if out else np.zeros((0, model.output_dim), np.float32)

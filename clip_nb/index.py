@@ -56,7 +56,7 @@ def build_data_index(model:DualEncoder, data:pd.DataFrame|str|Path, out:str|Path
     emb = export_embeddings(model, df, out/'embeddings', split, batch_size, dtype=dtype, features=features, progress=progress)
     for modality, other, folder in (('image', 'text', 'images'), ('text', 'image', 'captions')):
         e = emb[modality]
-        ix = build_index(e, kind, meta=e.meta, **params)
+        ix = build_index(e, kind, meta=e.meta, **{'work_dir': out, **params}) # ('ondisk': its lists file made beside the index)
         ix.info['recall'] = None if ix.kind == 'flat' else tune(ix, e, _sample(emb[other], 1000), _sample(e, 1000, seed=1), target_recall)
         ix.info.update(modality=modality, build=build, fingerprint=e.info['fingerprint'], run_dir=str(Path(run_dir).resolve()) if run_dir else None,
                        data=_source(data), split=split, embeddings=os.path.relpath(e.path, out/folder), created=time.time())
@@ -102,7 +102,7 @@ def build_images_index(model:DualEncoder, images:str|Path|pd.DataFrame, out:str|
     gen = dict(fingerprint=emb.info['fingerprint'], generation=emb.info['generation'], embeddings_created=emb.info['created'])
     if (out/'images'/INFO_FILE).exists() and kind in ('auto', (old := _read_info(out/'images'))['kind']) and all(old.get(k) == v for k, v in gen.items()):
         return out # the same export, indexed already
-    ix = build_index(emb, kind, meta=emb.meta, **params)
+    ix = build_index(emb, kind, meta=emb.meta, **{'work_dir': out, **params}) # ('ondisk': its lists file made beside the index)
     ix.info['recall'] = None if ix.kind == 'flat' else tune(ix, emb, _prompt_queries(model), None, target_recall)
     ix.info.update(modality='image', build=uuid.uuid4().hex[:12], run_dir=str(Path(run_dir).resolve()) if run_dir else None, data=emb.info['folder'],
                    split='all', embeddings=os.path.relpath(emb.path, out/'images'), created=time.time(), **gen)
@@ -124,7 +124,7 @@ def _plain(v):
 
 def _thumbnail(path:str, size:int) -> str:
     "An inline <img> of the image at `path` (empty when it cannot be read)."
-    try: im = load_image(path)
+    try: im = load_image(path, size) # (a big JPEG decoded at a fraction of its size)
     except (BadImageError, OSError): return ''
     im.thumbnail((size, size)); buf = io.BytesIO(); im.save(buf, 'JPEG', quality=85)
     return f'<img src="data:image/jpeg;base64,{base64.b64encode(buf.getvalue()).decode()}" width="{im.width}" height="{im.height}"/>'
@@ -190,9 +190,9 @@ def _index_folders(index_dir:Path) -> dict[str, Path]:
                                           f'that build_run_index (`clip_nb index`) writes')
     return found
 
-def _query_image(x) -> tuple[Image.Image, str]:
-    "An image query as an RGB PIL image, and its label."
-    if isinstance(x, (str, Path)): return load_image(x), str(x)   # BadImageError names the file
+def _query_image(x, draft:int|None=None) -> tuple[Image.Image, str]:
+    "An image query as an RGB PIL image, and its label (a JPEG file decoded as the indexed images were: `draft`)."
+    if isinstance(x, (str, Path)): return load_image(x, draft), str(x)   # BadImageError names the file
     if isinstance(x, Image.Image): return _to_rgb(x), f'<image {x.width}×{x.height}>'
     if isinstance(x, np.ndarray):
         a = x.transpose(1, 2, 0) if x.ndim == 3 and x.shape[0] in (1, 3, 4) and x.shape[-1] not in (1, 3, 4) else x
@@ -289,7 +289,7 @@ class Retriever:
         _check_k(k); self._index(target)
         if not items: raise ValueError('no queries: give an image or a list of images')
         t0 = time.perf_counter()
-        pics, labels = zip(*map(_query_image, items))
+        pics, labels = zip(*(_query_image(x, self.model.image_transform().draft) for x in items))
         res = self._search(encode_images(self.model, list(pics)), list(labels), k, target, t0, nprobe=nprobe, ef_search=ef_search, rerank=rerank)
         return res[0] if single else res
 

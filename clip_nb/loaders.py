@@ -41,13 +41,16 @@ def _to_rgb(im:Image.Image) -> Image.Image:
         return Image.alpha_composite(Image.new('RGBA', im.size, (255, 255, 255, 255)), im).convert('RGB')
     return im.convert('RGB')
 
-def load_image(path:str|Path # an image file
+def load_image(path:str|Path,        # an image file
+               draft:int|None=None   # a JPEG is decoded at 1/2, 1/4 or 1/8 scale when both sides stay ≥ this (PIL's `draft`: a big photo decodes many times faster)
               ) -> Image.Image:
     "Read an image as RGB: EXIF orientation applied, transparency on white, grey/palette/CMYK/16-bit converted."
     if isinstance(path, (str, os.PathLike)) and not os.path.exists(path):
         raise BadImageError(f'the image {path} does not exist: check the path (and that the files were copied or unpacked completely)')
     try:
-        with Image.open(path) as im: return _to_rgb(ImageOps.exif_transpose(im))
+        with Image.open(path) as im:
+            if draft and im.format == 'JPEG': im.draft(None, (draft, draft))
+            return _to_rgb(ImageOps.exif_transpose(im))
     except Exception as e: # whatever PIL raises for a bad file
         raise BadImageError(f"cannot read the image {path}: {type(e).__name__}: {e}. To do: {_HINTS['bad_image']} "
                             f"(read_pairs(..., check_images='full') finds every such file before a run)") from e
@@ -80,14 +83,15 @@ class CropToAspect:
 # %% ../nbs/01b_loaders.ipynb #e1f9fd33
 class ImageTransform(T.Compose):
     "A backbone's image pipeline (PIL image → normalised tensor) that knows its settings."
-    def __init__(self, transforms, weights:str, size:int, mode:str, train:bool, mean, std):
+    def __init__(self, transforms, weights:str, size:int, mode:str, train:bool, mean, std, draft:int|None=None):
         super().__init__(transforms)
         self.weights, self.size, self.mode, self.train, self.mean, self.std = weights, size, mode, train, tuple(mean), tuple(std)
+        self.draft = draft # the side a JPEG may be decoded down to (`load_image`): the first resize's target, so nothing is lost
 
     @property
     def key(self) -> str:
         "What the output depends on: a key for cached features."
-        return f"{self.weights}|{self.mode}|{self.size}|{'train' if self.train else 'eval'}|bounded" # bounded: PadToSquare/CropToAspect limits
+        return f"{self.weights}|{self.mode}|{self.size}|{'train' if self.train else 'eval'}|bounded" + (f'|draft{self.draft}' if self.draft else '') # bounded: PadToSquare/CropToAspect limits
 
     def denormalize(self, x:torch.Tensor) -> torch.Tensor:
         "Undo the normalisation of a `(3,H,W)` or `(B,3,H,W)` tensor, for showing it."
@@ -108,7 +112,8 @@ def image_transform(backbone:str='mobilenet_v2', # a torchvision model name: its
     steps = [PadToSquare(max_side=4 * size), T.Resize((size, size), **interp)] if mode == 'pad' else [
              CropToAspect(2.0), T.Resize(round(size * ref.resize_size[0] / ref.crop_size[0]), **interp), T.CenterCrop(size)]
     if train: steps = steps[:-1] + [T.RandomResizedCrop(size, scale=(0.7, 1.0), **interp)]
-    return ImageTransform(steps + [T.ToTensor(), T.Normalize(ref.mean, ref.std)], str(w), size, mode, train, ref.mean, ref.std)
+    draft = size if mode == 'pad' else round(size * ref.resize_size[0] / ref.crop_size[0]) # both sides at least what the first resize makes
+    return ImageTransform(steps + [T.ToTensor(), T.Normalize(ref.mean, ref.std)], str(w), size, mode, train, ref.mean, ref.std, draft)
 
 # %% ../nbs/01b_loaders.ipynb #1dd59e4b
 class TextCollate:
@@ -130,7 +135,7 @@ class BadImage:
     reason:str
 
 def _image_or_bad(path:str, transform, strict:bool):
-    try: return transform(load_image(path))
+    try: return transform(load_image(path, getattr(transform, 'draft', None)))
     except BadImageError as e:
         if strict: raise
         return BadImage(str(path), str(e))

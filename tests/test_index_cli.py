@@ -109,6 +109,7 @@ def test_on_disk_index(built):
     assert rc == 0, err
     info = json.loads((tmp/'ondisk'/'images'/'index.json').read_text())
     assert info['kind'] == 'ondisk' and 'lists.ivfdata' in info['files'] and (tmp/'ondisk'/'images'/'lists.ivfdata').is_file()
+    assert not list((tmp/'ondisk').glob('clip_nb-ondisk-*'))  # the lists were made beside the index (a link, not a copy), the build folder removed
     exact = search('--index', tmp/'index', '--text', 'a big green triangle', '-k', '5')
     on_disk = search('--index', tmp/'ondisk', '--text', 'a big green triangle', '-k', '5', process=True)
     assert [r['image'] for r in on_disk['results']] == [r['image'] for r in exact['results']]  # 80 candidates re-scored: all 32 images
