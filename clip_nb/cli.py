@@ -4,16 +4,9 @@
 
 # %% ../nbs/08_cli.ipynb #0dfcc451
 from __future__ import annotations
-
-import argparse
-import contextlib
-import json
-import logging
-import os
-import sys
+import argparse, contextlib, json, logging, os, sys
 from dataclasses import asdict, fields
 from pathlib import Path
-
 from . import __version__
 from .config import TrainConfig
 

@@ -4,7 +4,6 @@
 
 # %% ../nbs/00a_config.ipynb #247cc54c
 from __future__ import annotations
-
 import math
 from dataclasses import asdict, dataclass, fields
 

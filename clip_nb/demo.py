@@ -4,11 +4,8 @@
 
 # %% ../nbs/08a_demo.ipynb #852b1107
 from __future__ import annotations
-
-import shutil
-import time
+import shutil, time
 from pathlib import Path
-
 from .config import TrainConfig
 
 # %% auto #0

@@ -4,18 +4,11 @@
 
 # %% ../nbs/09_docs.ipynb #1386843a
 from __future__ import annotations
-
-import html
-import posixpath
-import re
-import shutil
-import subprocess
+import html, posixpath, re, shutil, subprocess
 from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
-
 from .render import DocRenderer, _cfg, _for_render, _frontmatter, process_notebook, quarto_to_html
-
 _all_ = ['DocRenderer', 'quarto_to_html', 'process_notebook'] # re-exported from their home, clip_nb.render
 
 # %% auto #0

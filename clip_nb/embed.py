@@ -4,21 +4,11 @@
 
 # %% ../nbs/06a_embed.ipynb #d37a71ec
 from __future__ import annotations
-
-import contextlib
-import hashlib
-import os
-import json
-import shutil
-import time
+import contextlib, hashlib, json, os, shutil, time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-
-import numpy as np
-import pandas as pd
-import torch
+import numpy as np, pandas as pd, torch
 from fastprogress.fastprogress import progress_bar
-
 from . import __version__
 from .core import atomic_write, cache_dir, crash_point, file_lock, save_json, sha256_file, show_bars
 from .data import read_pairs, split_rows, unique_images
@@ -95,7 +85,6 @@ def _encoders(model:DualEncoder, df:pd.DataFrame, rows:np.ndarray, images:pd.Dat
     tower = lambda m, a: embed_features(model, m, a).numpy()
     return (lambda i, j: tower('image', features.image[img_rows[i:j]])), (lambda i, j: tower('text', features.text[rows[i:j]]))
 
-# %% ../nbs/06a_embed.ipynb #939ca476
 @torch.no_grad()
 def export_embeddings(model:DualEncoder,           # the trained model (its fingerprint is recorded)
                       data:pd.DataFrame|str|Path,   # a pairs table (`read_pairs`) or a data folder
@@ -149,7 +138,6 @@ def _known(folder:Path, prev:Embeddings|None, fp:str) -> dict:
         known.update({h: (vectors, i) for i, h in enumerate(z['sha256'])})
     return known
 
-# %% ../nbs/06a_embed.ipynb #adc6c07e
 def _processes():
     "(rank, processes, barrier, device): this process alone, or one of those `accelerate launch` started."
     if int(os.environ.get('WORLD_SIZE', '1')) <= 1: return 0, 1, (lambda: None), None
@@ -181,7 +169,6 @@ def _embed_new(model:DualEncoder, table:pd.DataFrame, hashes:list[str], known:di
         known.update({h: (vectors, i) for i, h in enumerate(done)}); crash_point('images chunk')
         if bar is not None: bar.update(min(len(todo), c + chunk))
 
-# %% ../nbs/06a_embed.ipynb #ca62638c
 def _write_generation(folder:Path, table:pd.DataFrame, known:dict, shard_size:int, info:dict) -> Embeddings:
     "Write the vectors of `table`'s rows as a new generation of shards and table, switch `embeddings.json` to it, then remove the old one."
     gen, names = info['generation'], []
@@ -196,7 +183,6 @@ def _write_generation(folder:Path, table:pd.DataFrame, known:dict, shard_size:in
     shutil.rmtree(folder/_PENDING, ignore_errors=True)
     return Embeddings.open(folder)
 
-# %% ../nbs/06a_embed.ipynb #e67ee1b2
 def _new_info(prev:Embeddings|None, table:pd.DataFrame, keep:pd.DataFrame, bad:dict, reused:int, fp:str, dtype:str, dim:int, world:int) -> dict|None:
     "The `embeddings.json` of the updated export, or None when it would hold what `prev` holds (the same images, bytes, unreadable files, dtype)."
     if prev is not None and bad == prev.info.get('unreadable', {}) and prev.info['dtype'] == dtype and keep[['image', 'mtime_ns', 'sha256']].equals(prev.meta[['image', 'mtime_ns', 'sha256']]):

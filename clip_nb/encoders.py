@@ -4,30 +4,18 @@
 
 # %% ../nbs/02b_encoders.ipynb #01e2a318
 from __future__ import annotations
-
-import hashlib
-import json
-import math
+import hashlib, json, math
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
-
-import numpy as np
-import pandas as pd
-import safetensors
-import safetensors.torch
-import torch
-import torch.nn.functional as F
+import numpy as np, pandas as pd, safetensors.torch, torch, torch.nn.functional as F
 from fastcore.basics import patch
 from PIL import Image
 from torch import nn
-
 from . import __version__
 from .conse import PRIOR_DEFAULTS, _hash_tensor, check_prior, class_names, conse_embedding, conse_weights, fuse_embeddings, prompt_embeddings
 from .core import atomic_folder, default_mode, image_weights, restore_folder, save_json, sha256_file
-from .data import ImageTransform, image_loader, load_image
-from .data import image_transform as backbone_transform
+from .data import ImageTransform, image_loader, load_image, image_transform as backbone_transform
 from .towers import ImageEncoder, LinearHead, MLPHead, TextEncoder, make_head
-
 _all_ = ['ImageEncoder', 'TextEncoder', 'LinearHead', 'MLPHead', 'make_head', 'PRIOR_DEFAULTS', 'check_prior', 'conse_weights', 'conse_embedding',
          'fuse_embeddings', 'class_names', 'prompt_embeddings'] # re-exported from their homes: clip_nb.towers and clip_nb.conse
 
@@ -161,7 +149,6 @@ def clamp_logit_scale_(self:DualEncoder, max_scale:float=100.) -> DualEncoder:
     with torch.no_grad(): self.logit_scale.clamp_(0, math.log(max_scale))
     return self
 
-# %% ../nbs/02b_encoders.ipynb #3a20576a
 @patch
 def _need_prior(self:DualEncoder) -> dict:
     if self.config.prior is None: raise ValueError("this model has no prior: turn it on with model.set_prior(...) or DualEncoderConfig(prior={...})")
@@ -231,7 +218,6 @@ def set_prior(self:DualEncoder, prior:dict|None=None, # a whole setting (missing
     elif old is None or self.class_embeddings is None or old['prompt'] != new['prompt'] or not self.text_encoder.frozen: self._init_prior()
     return self
 
-# %% ../nbs/02b_encoders.ipynb #405aaf7e
 @patch
 def encode_image(self:DualEncoder, images:torch.Tensor,
                  fast:bool=False # a frozen image tower in its fastest exact form (`ImageEncoder.inference_model`): batched encoding
@@ -310,7 +296,6 @@ def _tensors(module:nn.Module) -> dict[str, torch.Tensor]:
         seen.add(ptr)
     return out
 
-# %% ../nbs/02b_encoders.ipynb #a4412c84
 _FORMAT = 'clip_nb.DualEncoder/1'
 
 def _save_text_files(enc:TextEncoder, folder:Path):
@@ -340,7 +325,6 @@ def save(self:DualEncoder, path:str|Path # the folder (created, or replaced when
                    'weights_sha256': hashlib.sha256(blob).hexdigest(), 'fingerprint': self.fingerprint()}, tmp/'config.json')
     return path
 
-# %% ../nbs/02b_encoders.ipynb #50eebb93
 def _read_saved(path:Path) -> dict:
     "The saved folder's config.json, checked."
     cfg = path/'config.json'

@@ -4,23 +4,11 @@
 
 # %% ../nbs/02c_features.ipynb #fcddd25e
 from __future__ import annotations
-
-import contextlib
-import copy
-import hashlib
-import json
-import os
-import sys
-import time
+import contextlib, copy, hashlib, json, os, sys, time
 from dataclasses import dataclass, field
 from pathlib import Path
-
-import numpy as np
-import pandas as pd
-import torch
-import torch.nn.functional as F
+import numpy as np, pandas as pd, torch, torch.nn.functional as F
 from fastprogress.fastprogress import progress_bar
-
 from .core import cache_dir, file_lock, save_json, show_bars
 from .loaders import BadImage, ImagesDataset, split_rows, unique_images
 from .encoders import DualEncoder
@@ -47,7 +35,6 @@ def feature_cache_key(model:DualEncoder, image_paths:list[str], captions:list[st
     for t in captions: h.update(t.encode() + b'\0')
     return h.hexdigest()[:32]
 
-# %% ../nbs/02c_features.ipynb #8e2ac271
 @torch.no_grad()
 def _encode_rows(fn, n:int, batch_size:int, out:np.ndarray, start:int, progress:dict|None, progress_file:Path|None, key:str, bar=None):
     "Fill `out[start:n]` with `fn(i, j)` in chunks, recording progress after each flushed chunk."
@@ -58,7 +45,6 @@ def _encode_rows(fn, n:int, batch_size:int, out:np.ndarray, start:int, progress:
             out.flush(); progress[key] = j; save_json(progress, progress_file)
         if bar is not None: bar.update(j)
 
-# %% ../nbs/02c_features.ipynb #26e6ec1c
 @dataclass
 class Features:
     "Tower features of every unique image and every caption of a pairs table (memory-mapped when cached)."

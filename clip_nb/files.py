@@ -4,17 +4,8 @@
 
 # %% ../nbs/00b_files.ipynb #57271997
 from __future__ import annotations
-
-import contextlib
-import hashlib
-import json
-import os
-import shutil
-import signal
-import sys
-import tempfile
+import contextlib, hashlib, json, os, shutil, signal, sys, tempfile
 from pathlib import Path
-
 from fastcore.imports import in_notebook
 
 # %% auto #0

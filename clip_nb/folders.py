@@ -4,14 +4,11 @@
 
 # %% ../nbs/01d_folders.ipynb #be1d092a
 from __future__ import annotations
-
 import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-
 import pandas as pd
-
 from .data import check_image
 
 # %% auto #0
@@ -49,7 +46,6 @@ def _files(folder:Path) -> list[str]:
         out += [f if rel == '.' else f'{rel}/{f}' for f in files if not f.startswith('.')]
     return sorted(p.replace(os.sep, '/') for p in out)
 
-# %% ../nbs/01d_folders.ipynb #eac165c9
 def read_images(folder:str|Path,     # a folder of images, in sub-folders or not
                 check:str='header',  # 'header': PIL reads each header; 'full': decode each image (finds truncated files); 'none'
                 verbose:bool=True,   # print what was found and skipped

@@ -4,16 +4,10 @@
 
 # %% ../nbs/01a_formats.ipynb #2ef0f4f0
 from __future__ import annotations
-
-import csv
-import io
-import json
-import os
-import re
+import csv, io, json, os, re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
-
 from fastcore.basics import patch
 
 # %% auto #0
@@ -34,7 +28,6 @@ _HINTS = {
 }
 _KEEP = 10 # examples kept per problem
 
-# %% ../nbs/01a_formats.ipynb #addbbde9
 @dataclass
 class ReadReport:
     "What `read_pairs` read, chose and skipped; kept in `df.attrs['report']`."
@@ -133,7 +126,6 @@ def _columns(where, header, names, columns) -> dict:
                             f'{", ".join(accepted)}. Rename the column, or pass the right format=')
     return idx
 
-# %% ../nbs/01a_formats.ipynb #880871af
 def _read_table(file:Path, report:ReadReport, columns:dict, delimiter:str|None=None) -> list[dict]:
     "Rows `{file, caption, split, where}` of a delimited text file with a header, parsed whole (a quoted field may hold line breaks)."
     text = _text(file); lines = _LINE_ENDS.split(text)
@@ -254,7 +246,6 @@ def _read_coco(files, root, report):
     report.split = 'official (COCO file names)'
     return rows
 
-# %% ../nbs/01a_formats.ipynb #9c6665ff
 CSV_COLUMNS = {'image': ('image', 'image_path', 'image_name', 'image_file', 'filename', 'file_name', 'filepath', 'file', 'path', 'img'),
                'caption': ('caption', 'text', 'comment', 'sentence', 'description', 'raw'),
                'split': ('split', 'subset', 'set', 'partition')} # accepted header names, first match wins
@@ -270,7 +261,6 @@ def _read_csv(files, root, report):
     if any(r['split'] is not None for r in rows): report.split = 'from the split column'
     return rows
 
-# %% ../nbs/01a_formats.ipynb #3e300898
 for _fmt in [
     CaptionFormat('karpathy', ('dataset_*.json',), _read_karpathy, 'Karpathy split JSON (Flickr8k, Flickr30k, COCO) with the standard split'),
     CaptionFormat('flickr8k_token', ('Flickr8k.token.txt', 'Flickr8k_text/Flickr8k.token.txt'), _read_flickr8k_token, 'Flickr8k original: NAME.jpg#N<TAB>caption, split lists'),

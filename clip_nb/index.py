@@ -4,20 +4,11 @@
 
 # %% ../nbs/06b_search.ipynb #61dcd113
 from __future__ import annotations
-
-import base64
-import io
-import json
-import os
-import time
-import uuid
+import base64, io, json, os, time, uuid
 from html import escape as html_escape
 from pathlib import Path
-
-import numpy as np
-import pandas as pd
+import numpy as np, pandas as pd
 from PIL import Image
-
 from .core import image_weights, restore_folder
 from .loaders import BadImageError, _to_rgb, load_image
 from .encoders import DualEncoder, encode_images, encode_texts
@@ -25,10 +16,9 @@ from .features import Features
 from .runs import load_run
 from .zeroshot import TEMPLATES, classify
 from .embed import _pairs, _processes, export_embeddings, export_images
-from .vectors import (EMB_FILE, INDEX_FILE, INFO_FILE, IVFPQ_RERANK, KINDS, META_FILE, VECTORS_FILE, Embeddings, ReadOnlyIndexError, SynthEmbeddings,
-                             VectorIndex, _check_k, _read_info, _sample, build_index, choose_kind, exact_search, index_params, recall_at_k, recall_check,
-                             synth_embeddings, tune)
-
+from .vectors import (EMB_FILE, INDEX_FILE, INFO_FILE, IVFPQ_RERANK, KINDS, META_FILE, VECTORS_FILE, Embeddings, ReadOnlyIndexError,
+    SynthEmbeddings, VectorIndex, _check_k, _read_info, _sample, build_index, choose_kind, exact_search, index_params, recall_at_k,
+    recall_check, synth_embeddings, tune)
 _all_ = ['KINDS', 'IVFPQ_RERANK', 'INDEX_FILE', 'META_FILE', 'INFO_FILE', 'VECTORS_FILE', 'EMB_FILE', 'SynthEmbeddings', 'synth_embeddings', 'choose_kind',
          'index_params', 'ReadOnlyIndexError', 'VectorIndex', 'build_index', 'exact_search', 'recall_at_k', 'recall_check', 'tune', 'Embeddings',
          'export_embeddings'] # re-exported from their homes, clip_nb.vectors (FAISS indexes) and clip_nb.embed (the export)
@@ -68,7 +58,6 @@ def build_run_index(run_dir:str|Path, data:pd.DataFrame|str|Path, out:str|Path, 
     "Index `data` (a folder or a `read_pairs` table) with the best model of a run folder: `out/images/` and `out/captions/`."
     return build_data_index(load_run(run_dir), data, out, kind, split, batch_size, dtype, run_dir=run_dir, **kwargs)
 
-# %% ../nbs/06b_search.ipynb #05f78751
 def index_summary(index_dir:str|Path) -> pd.DataFrame:
     "One row per index of a folder: kind, size, search parameters and the recall check."
     index_dir = Path(index_dir)
@@ -129,7 +118,6 @@ def _thumbnail(path:str, size:int) -> str:
     im.thumbnail((size, size)); buf = io.BytesIO(); im.save(buf, 'JPEG', quality=85)
     return f'<img src="data:image/jpeg;base64,{base64.b64encode(buf.getvalue()).decode()}" width="{im.width}" height="{im.height}"/>'
 
-# %% ../nbs/06b_search.ipynb #93f20ac9
 class SearchResult(pd.DataFrame):
     "The best matches of one query, best first (`rank`, `score`, `image`, `caption`, `image_id`, …), with `query`, `target`, `seconds`."
     _metadata = ['query', 'target', 'seconds']
@@ -203,7 +191,6 @@ def _query_image(x, draft:int|None=None) -> tuple[Image.Image, str]:
         return _to_rgb(Image.fromarray(a)), f'<array {a.shape[1]}×{a.shape[0]}>'
     raise TypeError(f'an image query must be a file path, a PIL image or a numpy array, got {type(x).__name__}')
 
-# %% ../nbs/06b_search.ipynb #1ff803b1
 class Retriever:
     "Search the indexes of a folder with the model that built them: text or image queries, image or caption results."
     def __init__(self, model:DualEncoder,   # the model that built the indexes

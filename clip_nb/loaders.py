@@ -4,19 +4,13 @@
 
 # %% ../nbs/01b_loaders.ipynb #5ca71a17
 from __future__ import annotations
-
 import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
-
-import numpy as np
-import pandas as pd
-import torch
-import torchvision.transforms as T
+import numpy as np, pandas as pd, torch, torchvision.transforms as T
 from PIL import Image, ImageOps
 from torch.utils.data import DataLoader, Dataset, Sampler
-
 from .core import image_weights
 from .formats import _HINTS, DataError
 
@@ -97,7 +91,6 @@ class ImageTransform(T.Compose):
         "Undo the normalisation of a `(3,H,W)` or `(B,3,H,W)` tensor, for showing it."
         return x * torch.tensor(self.std).view(3, 1, 1) + torch.tensor(self.mean).view(3, 1, 1)
 
-# %% ../nbs/01b_loaders.ipynb #97dec319
 def image_transform(backbone:str='mobilenet_v2', # a torchvision model name: its weights give size, interpolation, mean, std
                     size:int|None=None, # the side of the square input; None: the weights' crop size (224 for most)
                     mode:str='pad',     # 'pad': pad to a white square, resize; 'crop': the weights' resize + centre crop
@@ -157,7 +150,6 @@ def split_rows(df:pd.DataFrame, # a pairs table
     if not len(rows): raise ValueError(f"the data has no rows in split {split!r}; its splits: {sorted(df['split'].unique())} (or 'all')")
     return rows
 
-# %% ../nbs/01b_loaders.ipynb #93037554
 class PairsDataset(Dataset):
     "A caption per item: `(image, caption, image_id)`, the image transformed; an unreadable one comes back as `BadImage`."
     fields = ('image', 'caption', 'image_id')
@@ -183,7 +175,6 @@ class CaptionsDataset(Dataset):
     def __len__(self): return len(self.captions)
     def __getitem__(self, i): return str(self.captions[i]), int(self.caption_ids[i]), int(self.image_ids[i])
 
-# %% ../nbs/01b_loaders.ipynb #4fcdb606
 class Collate:
     "Batch a dataset's items into a dict (`images`, `captions`, `image_ids`, …, `bad_images`); tokenize captions into `tokens`."
     def __init__(self, fields:tuple, tokenizer=None, max_length:int=64):
@@ -255,7 +246,6 @@ def set_epoch(loader:DataLoader, epoch:int):
     for s in {id(x): x for x in (loader.sampler, loader.batch_sampler, getattr(loader.batch_sampler, 'sampler', None))}.values():
         if hasattr(s, 'set_epoch'): s.set_epoch(epoch)
 
-# %% ../nbs/01b_loaders.ipynb #918c0e3d
 def train_loader(df:pd.DataFrame, transform:Callable, tokenizer=None, batch_size:int=64,
                  one_caption_per_image:bool=False,  # an epoch shows each image once (else every caption)
                  seed:int=0, rank:int=0, world:int=1, num_workers:int=0, max_length:int=64, strict:bool=False, drop_last:bool=True,

@@ -4,13 +4,8 @@
 
 # %% ../nbs/03_loss.ipynb #8a95eb2c
 from __future__ import annotations
-
-import hashlib
-import numbers
-
-import torch
-import torch.distributed as dist
-import torch.nn.functional as F
+import hashlib, numbers
+import torch, torch.distributed as dist, torch.nn.functional as F
 from torch import nn
 
 # %% auto #0

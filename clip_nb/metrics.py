@@ -4,17 +4,12 @@
 
 # %% ../nbs/04_metrics.ipynb #b33aaa50
 from __future__ import annotations
-
-import numpy as np
-import pandas as pd
-import torch
+import numpy as np, pandas as pd, torch
 from fastcore.basics import patch
-
 from .data import split_rows
 from .encoders import DualEncoder, encode_images, encode_texts
 from .features import Features, embed_features, image_paths, split_features
 from .ranks import retrieval_ranks
-
 _all_ = ['retrieval_ranks'] # re-exported from its home, clip_nb.ranks
 
 # %% auto #0

@@ -4,14 +4,9 @@
 
 # %% ../nbs/05b_prior.ipynb #3527dbb2
 from __future__ import annotations
-
 import json
 from pathlib import Path
-
-import numpy as np
-import pandas as pd
-import torch
-
+import numpy as np, pandas as pd, torch
 from .core import save_json
 from .encoders import PRIOR_DEFAULTS, DualEncoder, conse_embedding, fuse_embeddings
 from .metrics import retrieval_metrics

@@ -4,12 +4,8 @@
 
 # %% ../nbs/04a_ranks.ipynb #feccf753
 from __future__ import annotations
-
-import math
-import warnings
-
-import numpy as np
-import torch
+import math, warnings
+import numpy as np, torch
 
 # %% auto #0
 __all__ = ['retrieval_ranks']
@@ -38,7 +34,6 @@ def _features(x, # (N, d) tensor or array
         t = t / norms[:, None]
     return t
 
-# %% ../nbs/04a_ranks.ipynb #11ba45e2
 def _caption_index(text_to_image, # (n_texts,) row of each caption's image
                    n_images:int, n_texts:int, allow_uncaptioned:bool=False) -> torch.Tensor:
     "`text_to_image` as a checked int64 tensor: one integer image row per caption, and (unless allowed) a caption for every image."

@@ -4,13 +4,8 @@
 
 # %% ../nbs/09a_render.ipynb #639a15d8
 from __future__ import annotations
-
-import html
-import inspect
-import re
-import unittest.mock
+import html, inspect, re, unittest.mock
 from pathlib import Path
-
 from fastcore.basics import AttrDict, patch
 from fastcore.docments import MarkdownRenderer
 

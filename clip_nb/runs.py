@@ -4,19 +4,10 @@
 
 # %% ../nbs/05_runs.ipynb #6be004e6
 from __future__ import annotations
-
-import hashlib
-import json
-import os
-import random
-import shutil
+import hashlib, json, os, random, shutil
 from dataclasses import asdict, fields
 from pathlib import Path
-
-import numpy as np
-import pandas as pd
-import torch
-
+import numpy as np, pandas as pd, torch
 from .config import TrainConfig
 from .core import atomic_write, restore_folder
 from .encoders import DualEncoder, DualEncoderConfig

@@ -4,24 +4,11 @@
 
 # %% ../nbs/01c_samples.ipynb #96d10964
 from __future__ import annotations
-
-import csv
-import hashlib
-import json
-import os
-import re
-import shutil
-import subprocess
-import tempfile
-import textwrap
+import csv, hashlib, json, os, re, shutil, subprocess, tempfile, textwrap
 from pathlib import Path
-
-import numpy as np
-import pandas as pd
-import torch
+import numpy as np, pandas as pd, torch
 from matplotlib.figure import Figure
 from PIL import Image, ImageDraw
-
 from .core import atomic_write, cache_dir, file_lock, save_json
 from .formats import _F8K_LISTS
 from .loaders import ImageTransform, load_image
@@ -52,7 +39,6 @@ _SYNTH_VERSION = 1 # bump when drawings or captions change: cached sets are then
 _TEMPLATES = ('a {size} {colour} {shape} on a {bg} background', 'a {colour} {shape} on {bg}', '{size} {colour} {shape}, {bg} background',
               'a picture of a {colour} {shape}', 'there is a {size} {shape} coloured {colour} against {bg}')
 
-# %% ../nbs/01c_samples.ipynb #260ef7ca
 def _synth_image(side:int, shape:str, colour:str, size:str, bg:str, rng) -> Image.Image:
     img = Image.new('RGB', (side, side), SYNTH_BACKGROUNDS[bg])
     r = side * (0.34 if size == 'large' else 0.17)
@@ -147,7 +133,6 @@ def tuxpaint_available(root:str|Path|None=None # the sample's folder; None: the 
     "Whether the Tux Paint sample has been fetched (into `root`)."
     return (_tuxpaint_root(root)/_DONE).exists()
 
-# %% ../nbs/01c_samples.ipynb #9fdc4f3d
 def _run(cmd:list, **kw): return subprocess.run(cmd, capture_output=True, text=True, **kw)
 
 def _tail(r) -> str: return ' | '.join((r.stderr or r.stdout).strip().splitlines()[-3:])
@@ -168,7 +153,6 @@ def _apt_download(package:str, dest:Path, quiet:bool) -> Path:
     if r.returncode: raise SampleUnavailable(f'`apt-get download {package}` failed: {_tail(r)}. Is a Debian mirror reachable from here?')
     return max(dest.glob(f'{package}_*.deb'))
 
-# %% ../nbs/01c_samples.ipynb #d48ec043
 def _stamps_to_flickr8k(stamps:Path, out:Path) -> int:
     "Write every stamp that has a description as an RGB JPEG on white, with the description's first (English) line as its caption."
     rows = []

@@ -4,14 +4,10 @@
 
 # %% ../nbs/02_towers.ipynb #9dc536d6
 from __future__ import annotations
-
-import copy
-import inspect
+import copy, inspect
 from pathlib import Path
-
 import torch
 from torch import nn
-
 from .core import image_weights, load_image_backbone, load_text_backbone, text_backbone_source
 
 # %% auto #0
@@ -85,7 +81,6 @@ def _image_blocks(model:nn.Module) -> list[tuple[str, nn.Module]]:
     else: prefix, body = '', model                                # ResNet, RegNet…: the model's own children
     return [(prefix + n, m) for n, m in body.named_children() if _has_params(m)]
 
-# %% ../nbs/02_towers.ipynb #3570b36d
 class ImageEncoder(_Tower):
     "A torchvision classification backbone without its classifier: images → pooled features."
     def __init__(self, name:str='densenet201',          # a torchvision classification model name
@@ -147,7 +142,6 @@ def _text_layers(model:nn.Module) -> list[tuple[str, nn.Module]]:
                        key=lambda nm: len(nm[1]), default=('', nn.ModuleList()))
     return [(f'{name}.{i}', m) for i, m in enumerate(layers)]
 
-# %% ../nbs/02_towers.ipynb #f327e375
 def _text_backbone(model_id, pretrained, overrides, offline):
     "A Hugging Face model and tokenizer; `overrides` change the configuration (random weights only)."
     if not overrides: return load_text_backbone(model_id, pretrained=pretrained, offline=offline)

@@ -4,21 +4,13 @@
 
 # %% ../nbs/05a_train.ipynb #c6384615
 from __future__ import annotations
-
-import contextlib
-import json
-import math
-import time
+import contextlib, json, math, time
 from dataclasses import asdict, dataclass, field
 from html import escape as html_escape
 from functools import partial
 from pathlib import Path
-
-import numpy as np
-import pandas as pd
-import torch
+import numpy as np, pandas as pd, torch
 from fastprogress.fastprogress import master_bar, progress_bar
-
 from .config import TrainConfig
 from .core import atomic_write, crash_point, precision_for, restore_folder, save_json, show_bars
 from .data import EpochBatches, read_pairs, split_rows, train_loader
@@ -26,8 +18,8 @@ from .encoders import DualEncoder
 from .features import Features, embed_features, feature_cache_key, skip_unreadable, split_features, tower_digest, tower_features
 from .loss import ClipLoss
 from .metrics import evaluate, retrieval_metrics
-from .runs import (_TOWERS, _resumed_config, _set_rng_state, check_run_dir, data_fingerprint, load_checkpoint, load_run, read_history,
-                          restartable, restore_model, save_checkpoint)
+from .runs import (_TOWERS, _resumed_config, _set_rng_state, check_run_dir, data_fingerprint, load_checkpoint, load_run,
+    read_history, restartable, restore_model, save_checkpoint)
 
 # %% auto #0
 __all__ = ['param_groups', 'warmup_cosine', 'TrainState', 'train_step', 'train_epoch', 'validate', 'end_epoch', 'start_run',
@@ -173,7 +165,6 @@ def train_epoch(s:TrainState, on_step=None, bar=None) -> dict:
     secs = time.perf_counter() - t0
     return dict(train_loss=float(np.mean(losses)) if losses else float('nan'), seconds=secs, pairs_per_s=pairs / max(secs, 1e-9))
 
-# %% ../nbs/05a_train.ipynb #d6a92bc6
 def validate(s:TrainState) -> dict:
     "The retrieval metrics of the evaluation split: from its tower features taken once (frozen towers), else through the towers."
     if s.val is None: return evaluate(s.model, s.df, s.cfg.eval_split, None, s.cfg.eval_batch_size)
@@ -262,7 +253,6 @@ def start_run(model:DualEncoder, data:pd.DataFrame|str|Path, cfg:TrainConfig|Non
     if ckpt is not None: _restore(s, ckpt)
     return s
 
-# %% ../nbs/05a_train.ipynb #b99cbc9a
 def _restore(s:TrainState, ckpt:dict):
     "Where a resumed run stands: optimiser, schedule, scaler, random states, epoch, step, history, best; a complete run says so."
     s.optimizer.load_state_dict(ckpt['optimizer']); s.scheduler.load_state_dict(ckpt['scheduler'])

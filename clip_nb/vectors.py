@@ -4,27 +4,11 @@
 
 # %% ../nbs/06_vectors.ipynb #ce293e90
 from __future__ import annotations
-
-import contextlib
-import ctypes
-import json
-import math
-import mmap
-import os
-import shutil
-import sys
-import tempfile
-import time
-import warnings
-import weakref
+import contextlib, ctypes, json, math, mmap, os, shutil, sys, tempfile, time, warnings, weakref
 from dataclasses import dataclass
 from pathlib import Path
-
-import faiss
-import numpy as np
-import pandas as pd
+import faiss, numpy as np, pandas as pd
 from fastcore.basics import patch
-
 from . import __version__
 from .files import atomic_folder, atomic_write, restore_folder, save_json, sha256_file # (not .core: an index needs no torch)
 
@@ -192,7 +176,6 @@ class Embeddings:
         info = json.loads((path/EMB_FILE).read_text())
         return cls(path, info, pd.read_parquet(path/info.get('meta', META_FILE))) # an export of an image folder names its table's generation
 
-# %% ../nbs/06_vectors.ipynb #a1981b1c
 def build_index(vectors,                      # (n, d) unit vectors: an array, a list of shards or an `Embeddings`
                 kind:str='auto',              # 'auto', 'flat', 'ivf', 'hnsw' or 'ivfpq'
                 meta:pd.DataFrame|None=None,  # one row per vector (default: just the row numbers)
@@ -373,7 +356,6 @@ def save(self:VectorIndex, folder:str|Path) -> Path:
     self.path = folder
     return folder
 
-# %% ../nbs/06_vectors.ipynb #7d663a59
 _WRITES = ('add', 'add_with_ids', 'train', 'reset', 'remove_ids', 'add_sa_codes', 'merge_from', 'update_vectors')
 
 def _read_only(index:faiss.Index, where:Path) -> faiss.Index:
@@ -398,7 +380,6 @@ def add(self:VectorIndex, vectors, meta:pd.DataFrame|None=None) -> VectorIndex:
     if self.vectors is not None: self.vectors = [*self.vectors, x]
     return self
 
-# %% ../nbs/06_vectors.ipynb #7304786c
 @contextlib.contextmanager
 def _quiet_c_stdout():
     "Silence what C code prints on the process's stdout (FAISS's on-disk lists announce every resize and every renamed file)."

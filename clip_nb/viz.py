@@ -4,25 +4,16 @@
 
 # %% ../nbs/07_viz.ipynb #01d8eb0e
 from __future__ import annotations
-
-import html
-import io
-import os
-import re
-import textwrap
+import html, io, os, re, textwrap
 from functools import lru_cache
 from pathlib import Path
-
-import ipywidgets as W
-import numpy as np
-import pandas as pd
+import ipywidgets as W, numpy as np, pandas as pd
 from fastcore.basics import patch
 from IPython.display import display
 from matplotlib.figure import Figure
 from matplotlib.offsetbox import AnnotationBbox, OffsetImage
 from matplotlib.patches import Rectangle
 from PIL import Image
-
 from .data import load_image
 from .runs import read_history
 
@@ -64,7 +55,6 @@ def _short(s:str, n:int) -> str: return s if len(s) <= n else s[:n - 1] + '…'
 
 def _name(image) -> str: return Path(image).name if isinstance(image, (str, Path)) else 'query image'
 
-# %% ../nbs/07_viz.ipynb #1fb7d121
 def plot_image_captions(image,                # the query image: a path, a PIL image or an array
                         result:pd.DataFrame,  # its best captions: `retriever.search_image(image, target='text')`
                         truth=None,           # the image id(s) whose captions are right (None: unknown)

@@ -4,12 +4,8 @@
 
 # %% ../nbs/05c_zeroshot.ipynb #8b937cd1
 from __future__ import annotations
-
 from pathlib import Path
-
-import numpy as np
-import pandas as pd
-
+import numpy as np, pandas as pd
 from .encoders import DualEncoder, encode_image_files, encode_texts
 from .folders import read_images
 
@@ -28,7 +24,6 @@ def label_vectors(model:DualEncoder, labels:list[str], templates:tuple|list|str=
     v = encode_texts(model, [t.format(l) for l in labels for t in templates], batch_size).reshape(len(labels), len(templates), -1).mean(1)
     return v / np.linalg.norm(v, axis=1, keepdims=True)
 
-# %% ../nbs/05c_zeroshot.ipynb #a9c6a8ab
 def _image_table(images) -> pd.DataFrame:
     "The images to classify as a table with an `image` column: a folder (`read_images`), a table, or a list of paths."
     if isinstance(images, pd.DataFrame): return images
@@ -54,7 +49,6 @@ def _truth(table:pd.DataFrame, truth) -> list|None:
     if len(truth) != len(table): raise ValueError(f'{len(truth)} true labels for {len(table)} images')
     return list(truth)
 
-# %% ../nbs/05c_zeroshot.ipynb #289953ad
 def classify(model:DualEncoder,                 # a model whose texts and images share a space (with its prior, if any)
              images,                            # a folder, a table with an `image` column, a path or a list of paths
              labels:list[str]|None,             # the class names; None: the true labels found
