@@ -197,24 +197,16 @@ def _index_args(p):
     _images_arg(p)
     p.add_argument('--progress', action=argparse.BooleanOptionalAction, default=True, help='progress bars (a plain line per stage in a log file or pipe)')
 
-def _plain(v):
-    "A JSON-ready value: numpy scalars as Python numbers, NaN as None."
-    v = v.item() if hasattr(v, 'item') else v
-    return None if isinstance(v, float) and v != v else v
-
 @command('index', 'embed a data set (or a folder of images) with a trained run and build its search indexes', _index_args)
 def _index(a) -> dict:
-    from clip_nb.index import build_run_index, index_summary
+    from clip_nb.index import _plain, build_images_index, build_run_index, index_summary
     if a.target_recall > 1: raise ValueError(f'--target-recall is a recall, between 0 and 1: got {a.target_recall}')
-    if a.images is None:
-        out = build_run_index(a.run, _read(a), a.out, kind=a.kind, split=a.split, batch_size=a.batch_size, dtype=a.dtype,
-                              target_recall=a.target_recall, progress=a.progress)
+    kw = dict(kind=a.kind, batch_size=a.batch_size, dtype=a.dtype, target_recall=a.target_recall, progress=a.progress)
+    if a.images is None: out = build_run_index(a.run, _read(a), a.out, split=a.split, **kw)
     else:
-        from clip_nb.index import build_images_index
         from clip_nb.runs import load_run
         if a.split != 'all': raise ValueError(f'--split {a.split}: a folder of images has no splits (--split is for --data)')
-        out = build_images_index(load_run(a.run), _read_images(a), a.out, kind=a.kind, batch_size=a.batch_size, dtype=a.dtype,
-                                 target_recall=a.target_recall, run_dir=a.run, num_workers=a.workers, progress=a.progress)
+        out = build_images_index(load_run(a.run), _read_images(a), a.out, run_dir=a.run, num_workers=a.workers, **kw)
         if not _main_process(): return [] # (under `accelerate launch`: the main process builds the index and answers)
     summary = index_summary(out)
     print(summary.to_string())

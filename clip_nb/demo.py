@@ -47,7 +47,7 @@ def _demo_queries(r, df, kind:str, out:Path) -> dict:
     "Step 6: the demo's text queries (figures `query_*.png`) and a test image's captions (`image_query.png`)."
     from clip_nb.viz import plot_image_captions, plot_text_images
     results = {}
-    for i, q in enumerate(DEMO_QUERIES.get(kind, DEMO_QUERIES['synth'] if kind == 'synth' else df[df.split == 'test'].caption.head(3).tolist())):
+    for i, q in enumerate(DEMO_QUERIES.get(kind) or df[df.split == 'test'].caption.head(3).tolist()):
         results[q] = res_q = r.search_text(q, k=5)
         print(f'\ntext → images: {q!r}'); print(res_q[['rank', 'score', 'image', 'caption']].to_string(index=False))
         plot_text_images(q, res_q).savefig(out/f'query_{i}.png', dpi=80, bbox_inches='tight')

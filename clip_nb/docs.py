@@ -38,8 +38,7 @@ def render_body(nb) -> str:
     "A processed notebook's cells as HTML: no prompts, Quarto syntax converted, Pandoc's heading ids."
     from nbconvert import HTMLExporter
     from traitlets.config import Config
-    c = Config(); c.TagRemovePreprocessor.enabled = True
-    c.TagRemovePreprocessor.remove_input_tags = {'remove_input'}
+    c = Config(TagRemovePreprocessor={'enabled': True, 'remove_input_tags': {'remove_input'}})
     ex = HTMLExporter(config=c, template_name='lab', template_file='base.html.j2',
                       exclude_input_prompt=True, exclude_output_prompt=True)
     return _heading_ids(ex.from_notebook_node(_for_render(nb))[0])
@@ -117,8 +116,7 @@ def localize_links(body:str, page:str, # the HTML of the page at `page` (a path 
         elif not u.scheme and u.path.endswith('.ipynb'): target = page_path(posixpath.normpath(posixpath.join(posixpath.dirname(page), u.path)))
         else: return m[0]
         if target not in ids: return m[0]
-        f = unquote(u.fragment)
-        frag = u.fragment if u.fragment in ids[target] else f if f in ids[target] else f.lower() if f.lower() in ids[target] else ''
+        frag = next((f for f in (u.fragment, unquote(u.fragment), unquote(u.fragment).lower()) if f in ids[target]), '')
         return m[1] + html.escape(posixpath.relpath(target, here) + (f'#{frag}' if frag else '')) + m[3]
     return re.sub(r'(<a\s[^>]*?href=")([^"]*)(")', fix, body)
 
@@ -190,8 +188,7 @@ def _pages(nbs_path:Path, processed:dict, site:dict) -> list[dict]:
         pages.append(dict(nb=f, processed=nb, path=page_path(rel), group=group, num=num[1] if num else '',
                           title=site['title'] if home else fm.get('title', rel.stem), label='Home' if home else fm.get('title', rel.stem),
                           description=fm.get('description', site['description'] if home else '')))
-    rank = lambda p: (p['group'] != '', p['group'] != 'Modules', p['group'], p['nb'].relative_to(nbs_path).as_posix())
-    return sorted(pages, key=rank)
+    return sorted(pages, key=lambda p: (p['group'] != '', p['group'] != 'Modules', p['group'], p['nb'].relative_to(nbs_path).as_posix()))
 
 def _write_pages(pages:list[dict], out:Path, site:dict, css:str, url:str):
     "Render every page, point its links at the local pages, and write it under `out` with the sidebar; drop stale pages."
@@ -218,8 +215,7 @@ def render_readme(nb, title:str, description:str='',
     "`index.ipynb`, processed, as the project's README.md (image and doc links made to work from the repository root)."
     from nbconvert import MarkdownExporter
     from traitlets.config import Config
-    c = Config(); c.TagRemovePreprocessor.enabled = True
-    c.TagRemovePreprocessor.remove_input_tags = {'remove_input'}
+    c = Config(TagRemovePreprocessor={'enabled': True, 'remove_input_tags': {'remove_input'}})
     md, _ = MarkdownExporter(config=c).from_notebook_node(_for_render(nb))
     md = re.sub(r'(!\[[^\]]*\]\()(?!https?://|/)([^)]+\))', r'\1nbs/\2', md)
     md = _readme_links(md, doc_url(), notebooks or {})
@@ -240,8 +236,7 @@ def build_docs(root:str|Path|None=None,  # the project root (default: where sett
     "Build the docs: `nbdev_docs` when Quarto exists, else a checked page per notebook in `out` and README.md."
     cfg = _cfg()
     root = Path(root or cfg.config_path)
-    if quarto is None: quarto = shutil.which('quarto') is not None
-    if quarto:
+    if quarto or (quarto is None and shutil.which('quarto')):
         subprocess.run(['nbdev_docs'], cwd=root, check=True)
         return root/cfg.doc_path.name
     from nbdev.doclinks import nbglob

@@ -24,7 +24,6 @@ __all__ = ['export_embeddings', 'export_images']
 def _write_shards(folder:Path, n:int, encode, meta:pd.DataFrame, key:str, shard_size:int, batch_size:int,
                   dtype:str, extra:dict) -> Embeddings:
     "Write `encode(i, j)` (unit vectors of rows i…j) for rows 0…n into shards, skipping those already written with `key`."
-    folder.mkdir(parents=True, exist_ok=True)
     with file_lock(folder/'.lock'): # a second process exporting the same folder waits, then finds it finished
         if (folder/EMB_FILE).exists():
             if json.loads((folder/EMB_FILE).read_text()).get('key') == key: return Embeddings.open(folder)
@@ -51,16 +50,13 @@ def _pairs(data) -> pd.DataFrame:
 
 def _tables(df:pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     "The image table (a row per unique image) and the caption table (a row per caption) of a pairs table."
-    first = df.drop_duplicates('image_id').set_index('image_id')
-    images = unique_images(df).assign(split=lambda t: t.image_id.map(first['split']).astype(str),
-                                      caption=lambda t: t.image_id.map(first['caption']).astype(str))
+    first = df.drop_duplicates('image_id').set_index('image_id')[['split', 'caption']].astype(str)
+    images = unique_images(df).join(first, on='image_id')
     captions = df[['image', 'caption', 'image_id', 'caption_id', 'split']].reset_index(drop=True)
     return images, captions
 
 def _key(*parts) -> str:
-    h = hashlib.sha256()
-    for p in parts: h.update(str(p).encode() + b'\0')
-    return h.hexdigest()[:32]
+    return hashlib.sha256(''.join(f'{p}\0' for p in parts).encode()).hexdigest()[:32]
 
 # %% ../nbs/06a_embed.ipynb #f36140e9
 def _features_for(model:DualEncoder, df:pd.DataFrame, rows:np.ndarray, features:Features|None, progress:bool):
@@ -148,19 +144,15 @@ def _processes():
 def _from_main(compute, file:Path, main:bool, barrier):
     "`compute()` in the main process alone, read by the others from `file` (on the storage all of them see)."
     if barrier is None: return compute() # one process: nothing to share
-    if main:
-        value = compute(); file.parent.mkdir(parents=True, exist_ok=True); save_json(value, file)
+    if main: save_json(value := compute(), file)
     barrier()
     return value if main else json.loads(file.read_text())
 
 def _embed_new(model:DualEncoder, table:pd.DataFrame, hashes:list[str], known:dict, folder:Path, fp:str,
                batch_size:int, chunk:int, num_workers:int, bar=None, rank:int=0, world:int=1):
     "Embed this process's share of the images whose content is not known yet, a chunk at a time, each chunk saved under `.pending/`."
-    first = {}
-    for i, h in enumerate(hashes):
-        if h not in known: first.setdefault(h, i) # one file of each new content
-    todo, pending = list(first.values())[rank::world], folder/_PENDING
-    pending.mkdir(exist_ok=True)
+    new = [i for i in pd.Series(hashes).drop_duplicates().index if hashes[i] not in known] # one file of each new content
+    todo, pending = new[rank::world], folder/_PENDING
     for c in range(0, len(todo), chunk):
         rows = todo[c:c + chunk]
         vectors, ok, failed = encode_image_files(model, table['image'].iloc[rows].tolist(), batch_size, num_workers)
@@ -169,7 +161,7 @@ def _embed_new(model:DualEncoder, table:pd.DataFrame, hashes:list[str], known:di
         known.update({h: (vectors, i) for i, h in enumerate(done)}); crash_point('images chunk')
         if bar is not None: bar.update(min(len(todo), c + chunk))
 
-def _write_generation(folder:Path, table:pd.DataFrame, known:dict, shard_size:int, info:dict) -> Embeddings:
+def _write_generation(folder:Path, table:pd.DataFrame, known:dict, shard_size:int, info:dict):
     "Write the vectors of `table`'s rows as a new generation of shards and table, switch `embeddings.json` to it, then remove the old one."
     gen, names = info['generation'], []
     for s, i in enumerate(range(0, len(table), shard_size)):
@@ -181,7 +173,6 @@ def _write_generation(folder:Path, table:pd.DataFrame, known:dict, shard_size:in
     for f in folder.iterdir():
         if f.suffix in ('.npy', '.parquet') and f.name not in {*names, meta}: f.unlink()
     shutil.rmtree(folder/_PENDING, ignore_errors=True)
-    return Embeddings.open(folder)
 
 def _new_info(prev:Embeddings|None, table:pd.DataFrame, keep:pd.DataFrame, bad:dict, reused:int, fp:str, dtype:str, dim:int, world:int) -> dict|None:
     "The `embeddings.json` of the updated export, or None when it would hold what `prev` holds (the same images, bytes, unreadable files, dtype)."

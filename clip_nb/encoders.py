@@ -242,25 +242,26 @@ def image_transform(self:DualEncoder, train:bool=False) -> ImageTransform:
     c = self.config
     return backbone_transform(c.image_backbone, size=c.image_size, mode=c.resize_mode, train=train)
 
+def _unit_batches(model:DualEncoder, items, batch_size:int, encode) -> np.ndarray:
+    "Unit float32 rows (len(items), `output_dim`) on the CPU: `encode` on each batch of `items`, normalised again in float32 (bf16 models)."
+    out = [F.normalize(encode(items[i:i + batch_size]).float(), dim=-1).cpu().numpy() for i in range(0, len(items), batch_size)]
+    return np.concatenate(out) if out else np.zeros((0, model.output_dim), np.float32)
+
 @torch.no_grad()
 def encode_texts(model:DualEncoder, texts:list[str], batch_size:int=256) -> np.ndarray:
     "Unit text vectors (n, `output_dim`) of `texts` through `model.encode_text`, in batches of similar lengths (less padding), in `texts`' order."
-    model.eval(); texts = list(texts); out = np.zeros((len(texts), model.output_dim), np.float32)
+    model.eval(); texts = list(texts)
     lengths = [len(t) for t in model.tokenizer(texts, truncation=True, max_length=model.config.max_length)['input_ids']] if texts else []
     order = np.argsort(lengths, kind='stable') # a batch pads to its longest: sorted, 4.6 → 1.5 tokens per real token on Tux Paint's captions
-    for i in range(0, len(texts), batch_size):
-        rows = order[i:i + batch_size]
-        out[rows] = F.normalize(model.encode_text(**model.tokenize([texts[r] for r in rows])).float(), dim=-1).cpu().numpy()
-    return out
+    out = _unit_batches(model, [texts[r] for r in order], batch_size, lambda b: model.encode_text(**model.tokenize(b)))
+    return out[np.argsort(order)] # back in `texts`' order
 
 @torch.no_grad()
 def encode_images(model:DualEncoder, images:list, batch_size:int=64) -> np.ndarray:
     "Unit image vectors (n, `output_dim`) of `images` (paths or RGB PIL images), in batches, through `model.encode_image`."
     model.eval(); tf, dev = model.image_transform(), next(model.parameters()).device
     load = lambda im: im if isinstance(im, Image.Image) else load_image(im, tf.draft)
-    out = [F.normalize(model.encode_image(torch.stack([tf(load(im)) for im in images[i:i+batch_size]]).to(dev), fast=True).float(), dim=-1).cpu().numpy()
-           for i in range(0, len(images), batch_size)]
-    return np.concatenate(out) if out else np.zeros((0, model.output_dim), np.float32)
+    return _unit_batches(model, images, batch_size, lambda b: model.encode_image(torch.stack([tf(load(im)) for im in b]).to(dev), fast=True))
 
 @torch.no_grad()
 def encode_image_files(model:DualEncoder, paths:list[str], batch_size:int=64, num_workers:int=0) -> tuple[np.ndarray, list[int], list[str]]:
@@ -298,11 +299,6 @@ def _tensors(module:nn.Module) -> dict[str, torch.Tensor]:
 
 _FORMAT = 'clip_nb.DualEncoder/1'
 
-def _save_text_files(enc:TextEncoder, folder:Path):
-    "The text model's configuration and tokenizer, in `folder/text/`."
-    (folder/'text').mkdir(); default_mode(folder/'text', directory=True)
-    enc.model.config.save_pretrained(folder/'text'); enc.tokenizer.save_pretrained(folder/'text')
-
 def _replaceable(path:Path) -> bool:
     "Whether `path` may be replaced by a saved model: missing, empty, or a saved model itself."
     if not path.exists() or (path.is_dir() and not any(path.iterdir())): return True
@@ -320,7 +316,8 @@ def save(self:DualEncoder, path:str|Path # the folder (created, or replaced when
     blob = safetensors.torch.save(_tensors(self), metadata={'format': 'pt', 'clip_nb': _FORMAT})
     with atomic_folder(path) as tmp:
         (tmp/'model.safetensors').write_bytes(blob); default_mode(tmp/'model.safetensors')
-        _save_text_files(self.text_encoder, tmp)
+        (tmp/'text').mkdir(); default_mode(tmp/'text', directory=True) # the text model's configuration and tokenizer
+        self.text_encoder.model.config.save_pretrained(tmp/'text'); self.tokenizer.save_pretrained(tmp/'text')
         save_json({'format': _FORMAT, 'clip_nb_version': __version__, 'config': self.config.to_dict(),
                    'weights_sha256': hashlib.sha256(blob).hexdigest(), 'fingerprint': self.fingerprint()}, tmp/'config.json')
     return path

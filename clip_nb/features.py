@@ -7,11 +7,11 @@ from __future__ import annotations
 import contextlib, copy, hashlib, json, os, sys, time
 from dataclasses import dataclass, field
 from pathlib import Path
-import numpy as np, pandas as pd, torch, torch.nn.functional as F
+import numpy as np, pandas as pd, torch
 from fastprogress.fastprogress import progress_bar
 from .core import cache_dir, file_lock, save_json, show_bars
 from .loaders import BadImage, ImagesDataset, split_rows, unique_images
-from .encoders import DualEncoder
+from .encoders import DualEncoder, _unit_batches
 
 # %% auto #0
 __all__ = ['tower_digest', 'feature_cache_key', 'Features', 'image_paths', 'tower_features', 'skip_unreadable', 'split_features',
@@ -22,7 +22,8 @@ def tower_digest(model:DualEncoder) -> str:
     "SHA-256 of both towers' weights and buffers (in the feature cache key; recorded in checkpoints that leave the towers out)."
     h = hashlib.sha256()
     for k, v in [*sorted(model.image_encoder.state_dict().items()), *sorted(model.text_encoder.state_dict().items())]:
-        h.update(k.encode()); h.update(v.detach().cpu().contiguous().numpy().tobytes() if v.dtype != torch.bfloat16 else v.float().numpy().tobytes())
+        v = v.detach().cpu() # (bf16 has no numpy type: its float32 values are hashed)
+        h.update(k.encode()); h.update((v.float() if v.dtype == torch.bfloat16 else v).contiguous().numpy().tobytes())
     return h.hexdigest()
 
 def feature_cache_key(model:DualEncoder, image_paths:list[str], captions:list[str]) -> str:
@@ -36,14 +37,14 @@ def feature_cache_key(model:DualEncoder, image_paths:list[str], captions:list[st
     return h.hexdigest()[:32]
 
 @torch.no_grad()
-def _encode_rows(fn, n:int, batch_size:int, out:np.ndarray, start:int, progress:dict|None, progress_file:Path|None, key:str, bar=None):
-    "Fill `out[start:n]` with `fn(i, j)` in chunks, recording progress after each flushed chunk."
+def _encode_rows(fn, n:int, batch_size:int, out:np.ndarray, start:int, progress:dict|None, progress_file:Path|None, key:str, bar=None, offset:int=0):
+    "Fill `out[start:n]` with `fn(i, j)` in chunks, recording progress after each flushed chunk (`bar` shows `offset` + the rows done)."
     for i in range(start, n, batch_size):
         j = min(n, i + batch_size)
         out[i:j] = fn(i, j)
         if progress_file is not None:
             out.flush(); progress[key] = j; save_json(progress, progress_file)
-        if bar is not None: bar.update(j)
+        if bar is not None: bar.update(offset + j)
 
 @dataclass
 class Features:
@@ -69,9 +70,8 @@ def _cached(folder:Path, shapes:dict) -> dict|None:
     "The finished cache entry's arrays (memory-mapped) and meta, or None; a damaged entry (a file cut short) is deleted, to be computed again."
     if not (folder/'meta.json').exists(): return None
     sizes = {k: (folder/f'{k}.f32').stat().st_size if (folder/f'{k}.f32').exists() else 0 for k in shapes}
-    if all(sizes[k] == 4 * int(np.prod(s)) for k, s in shapes.items()):
+    if (bad := next((k for k, s in shapes.items() if sizes[k] != 4 * int(np.prod(s))), None)) is None:
         return dict(meta=json.loads((folder/'meta.json').read_text()), **{k: np.memmap(folder/f'{k}.f32', np.float32, 'r', shape=s) for k, s in shapes.items()})
-    bad = next(k for k, s in shapes.items() if sizes[k] != 4 * int(np.prod(s)))
     print(f'the cached tower features in {folder} are damaged ({bad}.f32 is {sizes[bad]} bytes, {4 * int(np.prod(shapes[bad]))} expected): '
           'computing them again', file=sys.stderr, flush=True)
     for f in folder.glob('*'):
@@ -91,15 +91,13 @@ def _start(folder:Path, shapes:dict, cache:bool) -> tuple[dict, dict]:
 
 def _tower_encoders(model:DualEncoder, paths:list, captions:list, bad:dict):
     "`(i, j) →` the image tower's features of images i…j (zeros for an unreadable one, its reason kept in `bad`), and the text tower's of captions i…j."
-    dev, ds, tok = next(model.parameters()).device, ImagesDataset(paths, model.image_transform()), model.text_encoder.tokenizer
+    dev, ds = next(model.parameters()).device, ImagesDataset(paths, model.image_transform())
     def images(i, j):
         ims = [ds[k][0] for k in range(i, j)]; bad.update({x.path: x.reason for x in ims if isinstance(x, BadImage)})
         ok, out = [k for k, x in enumerate(ims) if not isinstance(x, BadImage)], np.zeros((j - i, model.image_encoder.feature_dim), np.float32)
         if ok: out[ok] = model.image_encoder.features(torch.stack([ims[k] for k in ok]).to(dev), fast=True).float().cpu().numpy() # fused, channels-last
         return out
-    def texts(i, j):
-        t = tok(captions[i:j], padding=True, truncation=True, max_length=model.config.max_length, return_tensors='pt').to(dev)
-        return model.text_encoder.features(**t).float().cpu().numpy()
+    def texts(i, j): return model.text_encoder.features(**model.tokenize(captions[i:j])).float().cpu().numpy()
     return images, texts
 
 def tower_features(model:DualEncoder, df:pd.DataFrame, batch_size:int=64, root:str|Path|None=None,
@@ -118,19 +116,14 @@ def tower_features(model:DualEncoder, df:pd.DataFrame, batch_size:int=64, root:s
         bar = progress_bar(range(len(paths) + len(captions)), leave=False) if bars else None
         if bar is not None: bar.comment = 'caching tower features'; bar.update(0) # starts the bar's clock
         elif progress: print(f'tower features of {len(paths)} images and {len(captions)} captions ({model.config.image_backbone}, {model.config.text_backbone}) …', flush=True)
-        _encode_rows(enc_images, len(paths), batch_size, arrs['image'], prog['image'], prog, pfile, 'image', bar and _Offset(bar, 0))
-        _encode_rows(enc_texts, len(captions), batch_size * 4, arrs['text'], prog['text'], prog, pfile, 'text', bar and _Offset(bar, len(paths)))
+        _encode_rows(enc_images, len(paths), batch_size, arrs['image'], prog['image'], prog, pfile, 'image', bar)
+        _encode_rows(enc_texts, len(captions), batch_size * 4, arrs['text'], prog['text'], prog, pfile, 'text', bar, len(paths))
         if progress and not bars: print(f'tower features: done in {time.time() - t0:.0f} s', flush=True)
         if not cache: return Features(arrs['image'], arrs['text'], paths, '', None, dict(prog['bad']))
         for a in arrs.values(): a.flush()
         save_json({'key': key, 'shapes': prog['shapes'], 'image_backbone': model.config.image_backbone, 'bad': prog['bad'],
                    'text_backbone': model.config.text_backbone, 'created': time.time()}, folder/'meta.json')
         return Features(arrs['image'], arrs['text'], paths, key, folder, dict(prog['bad']))
-
-class _Offset:
-    "Report progress `n` as `offset + n` to a progress bar."
-    def __init__(self, bar, offset): self.bar, self.offset = bar, offset
-    def update(self, n): self.bar.update(self.offset + n)
 
 def skip_unreadable(df:pd.DataFrame, features:Features) -> pd.DataFrame:
     "`df` with the captions of images the towers could not read moved out of every split ('unassigned'), counted in its read report."
@@ -160,7 +153,6 @@ def embed_features(model:DualEncoder, modality:str, # 'image' or 'text'
                    features:np.ndarray,              # tower features (n, feature dim)
                    batch_size:int=4096) -> torch.Tensor:
     "Unit retrieval vectors (n, `output_dim`) from tower features, through the model's heads (and prior): `fuse_image`/`fuse_text`."
-    fuse, dev = getattr(model.eval(), f'fuse_{modality}'), model.logit_scale.device
-    out = [F.normalize(fuse(torch.from_numpy(np.asarray(features[i:i+batch_size], np.float32)).to(dev, model.logit_scale.dtype)).float(), dim=-1).cpu()
-           for i in range(0, len(features), batch_size)]
-    return torch.cat(out) if out else torch.zeros(0, model.output_dim)
+    fuse = getattr(model.eval(), f'fuse_{modality}')
+    return torch.from_numpy(_unit_batches(model, features, batch_size,
+                                          lambda b: fuse(torch.from_numpy(np.asarray(b, np.float32)).to(model.logit_scale))))

@@ -82,20 +82,19 @@ def sha256_file(path:str|Path, chunk:int=1<<20) -> str:
     return h.hexdigest()
 
 # %% ../nbs/00b_files.ipynb #1164cb85
+def _fsync(path):
+    fd = os.open(path, os.O_RDONLY)
+    try: os.fsync(fd)
+    finally: os.close(fd)
+
+def _fsync_dir(path):
+    with contextlib.suppress(OSError): _fsync(path) # not every platform can open a folder
+
 def _fsync_tree(folder:Path):
     "Flush every file under `folder`, and the folders themselves, to disk."
     for root, dirs, files in os.walk(folder, topdown=False):
-        for name in files:
-            fd = os.open(os.path.join(root, name), os.O_RDONLY)
-            try: os.fsync(fd)
-            finally: os.close(fd)
+        for name in files: _fsync(os.path.join(root, name))
         _fsync_dir(root)
-
-def _fsync_dir(path):
-    with contextlib.suppress(OSError): # not every platform can open a folder
-        fd = os.open(path, os.O_RDONLY)
-        try: os.fsync(fd)
-        finally: os.close(fd)
 
 def restore_folder(path:str|Path # a folder written with `atomic_folder`
                   ) -> Path:
@@ -126,6 +125,4 @@ def atomic_folder(path:str|Path # the finished folder
 # %% ../nbs/00b_files.ipynb #6d7dd060
 def show_bars() -> bool:
     "Whether progress bars can redraw in place: in a notebook, or when stdout is a terminal (not a log file or a pipe)."
-    if in_notebook(): return True
-    isatty = getattr(sys.stdout, 'isatty', None)
-    return bool(isatty and isatty())
+    return in_notebook() or bool(getattr(sys.stdout, 'isatty', lambda: False)())

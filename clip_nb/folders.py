@@ -42,8 +42,7 @@ def _files(folder:Path) -> list[str]:
     for root, dirs, files in os.walk(folder, followlinks=True):
         if (real := os.path.realpath(root)) in seen: dirs[:] = []; continue
         seen.add(real); dirs[:] = [d for d in dirs if not d.startswith('.')]
-        rel = os.path.relpath(root, folder)
-        out += [f if rel == '.' else f'{rel}/{f}' for f in files if not f.startswith('.')]
+        out += [os.path.relpath(os.path.join(root, f), folder) for f in files if not f.startswith('.')]
     return sorted(p.replace(os.sep, '/') for p in out)
 
 def read_images(folder:str|Path,     # a folder of images, in sub-folders or not

@@ -199,8 +199,7 @@ def _with_flickr8k_splits(rows:list, root:Path, report:ReadReport) -> list:
 
 def _read_flickr8k(files, root, report):
     "Flickr8k from Kaggle: `captions.txt` with the header `image,caption`."
-    rows = _read_table(files[0], report, {'image': ('image',), 'caption': ('caption',)}, ',')
-    return _with_flickr8k_splits(rows, root, report)
+    return _with_flickr8k_splits(_read_table(files[0], report, {'image': ('image',), 'caption': ('caption',)}, ','), root, report)
 
 def _read_flickr8k_token(files, root, report):
     "Flickr8k original: `Flickr8k.token.txt`, lines `NAME.jpg#N<TAB>caption`."

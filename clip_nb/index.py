@@ -103,13 +103,10 @@ def _shown_path(path:str) -> str:
     rel = os.path.relpath(path)
     return path if rel.startswith('..') else rel
 
-def _result(table:pd.DataFrame, query:str, target:str, seconds:float) -> SearchResult:
-    r = SearchResult(table); r.query, r.target, r.seconds = query, target, seconds
-    return r
-
 def _plain(v):
-    "A JSON-ready Python value from a numpy/pandas scalar."
-    return v.item() if isinstance(v, np.generic) else v
+    "A JSON-ready value: numpy scalars as Python numbers, NaN as None."
+    v = v.item() if isinstance(v, np.generic) else v
+    return None if isinstance(v, float) and v != v else v
 
 def _thumbnail(path:str, size:int) -> str:
     "An inline <img> of the image at `path` (empty when it cannot be read)."
@@ -236,8 +233,8 @@ class Retriever:
         if m not in self.indexes: raise ValueError(f'{self.index_dir} has no {_FOLDERS[m]} index (it holds: {[_FOLDERS[k] for k in self.indexes]})')
         return self.indexes[m]
 
-    def _search(self, vectors:np.ndarray, labels:list, k:int, target:str, t0:float, **params) -> list[SearchResult]:
-        "Search the `target` index with query vectors; one `SearchResult` per query."
+    def _search(self, vectors:np.ndarray, labels:list, k:int, target:str, t0:float, single:bool, **params) -> SearchResult|list[SearchResult]:
+        "Search the `target` index with query vectors; one `SearchResult` per query (the one alone when `single`)."
         ix = self._index(target)
         scores, ids = ix.search(vectors, k, **params)
         seconds = (time.perf_counter() - t0) / len(labels)
@@ -246,8 +243,9 @@ class Retriever:
         for q, sc, ii in zip(labels, scores, ids):
             t = ix.meta.iloc[ii[ii >= 0]].reset_index(drop=True)   # -1: no result (an IVF search that saw too few cells)
             t.insert(0, 'score', sc[ii >= 0].astype(float)); t.insert(0, 'rank', np.arange(1, len(t) + 1))
-            out.append(_result(t[[c for c in cols if c in t]], q, _TARGETS[target], seconds))
-        return out
+            r = SearchResult(t[[c for c in cols if c in t]]); r.query, r.target, r.seconds = q, _TARGETS[target], seconds
+            out.append(r)
+        return out[0] if single else out
 
     def search_text(self, query:str|list[str], # a text, or a list of texts (one result each)
                     k:int=5,                             # results per query (clipped to the index size)
@@ -262,8 +260,7 @@ class Retriever:
             if not isinstance(t, str) or not t.strip():
                 raise ValueError(f"empty query{'' if single else f' at position {i}'}: give some words to search for, e.g. 'a red circle'")
         t0 = time.perf_counter()
-        res = self._search(encode_texts(self.model, texts), texts, k, target, t0, nprobe=nprobe, ef_search=ef_search, rerank=rerank)
-        return res[0] if single else res
+        return self._search(encode_texts(self.model, texts), texts, k, target, t0, single, nprobe=nprobe, ef_search=ef_search, rerank=rerank)
 
     def search_image(self, image,      # a path, a PIL image or an (H, W[, C]) array; or a list of them
                      k:int=5,                    # results per query (clipped to the index size)
@@ -277,8 +274,8 @@ class Retriever:
         if not items: raise ValueError('no queries: give an image or a list of images')
         t0 = time.perf_counter()
         pics, labels = zip(*(_query_image(x, self.model.image_transform().draft) for x in items))
-        res = self._search(encode_images(self.model, list(pics)), list(labels), k, target, t0, nprobe=nprobe, ef_search=ef_search, rerank=rerank)
-        return res[0] if single else res
+        return self._search(encode_images(self.model, list(pics)), list(labels), k, target, t0, single,
+                            nprobe=nprobe, ef_search=ef_search, rerank=rerank)
 
     def classify(self, labels:list[str]|None,          # class names (None: the true labels found)
                  images=None,                           # a folder, paths or a table; None: the indexed images

@@ -101,11 +101,11 @@ def image_transform(backbone:str='mobilenet_v2', # a torchvision model name: its
     w = image_weights(backbone); ref = w.transforms()
     size = size or ref.crop_size[0]
     interp = dict(interpolation=ref.interpolation, antialias=True)
+    draft = size if mode == 'pad' else round(size * ref.resize_size[0] / ref.crop_size[0]) # both sides at least what the first resize makes
     # bounded memory whatever the image: padding starts from at most 4 × size, a crop from at most 2:1
     steps = [PadToSquare(max_side=4 * size), T.Resize((size, size), **interp)] if mode == 'pad' else [
-             CropToAspect(2.0), T.Resize(round(size * ref.resize_size[0] / ref.crop_size[0]), **interp), T.CenterCrop(size)]
+             CropToAspect(2.0), T.Resize(draft, **interp), T.CenterCrop(size)]
     if train: steps = steps[:-1] + [T.RandomResizedCrop(size, scale=(0.7, 1.0), **interp)]
-    draft = size if mode == 'pad' else round(size * ref.resize_size[0] / ref.crop_size[0]) # both sides at least what the first resize makes
     return ImageTransform(steps + [T.ToTensor(), T.Normalize(ref.mean, ref.std)], str(w), size, mode, train, ref.mean, ref.std, draft)
 
 # %% ../nbs/01b_loaders.ipynb #1dd59e4b
@@ -117,8 +117,7 @@ class TextCollate:
 
     def __call__(self, captions:list[str]) -> dict[str, torch.Tensor]:
         if not len(captions): return {'input_ids': torch.zeros(0, 0, dtype=torch.long), 'attention_mask': torch.zeros(0, 0, dtype=torch.long)}
-        enc = self.tokenizer(list(captions), padding='longest', truncation=True, max_length=self.max_length, return_tensors='pt')
-        return dict(enc)
+        return dict(self.tokenizer(list(captions), padding='longest', truncation=True, max_length=self.max_length, return_tensors='pt'))
 
 # %% ../nbs/01b_loaders.ipynb #be53bd36
 @dataclass(frozen=True)
@@ -181,9 +180,8 @@ class Collate:
         self.fields, self.text = tuple(fields), (TextCollate(tokenizer, max_length) if tokenizer is not None else None)
 
     def __call__(self, items:list) -> dict:
-        k = self.fields.index('image') if 'image' in self.fields else None
-        bad = [it[k].path for it in items if k is not None and isinstance(it[k], BadImage)]
-        if bad: items = [it for it in items if not isinstance(it[k], BadImage)]
+        bad = [x.path for it in items for x in it if isinstance(x, BadImage)]
+        if bad: items = [it for it in items if not any(isinstance(x, BadImage) for x in it)]
         out = {}
         for j, f in enumerate(self.fields):
             vals = [it[j] for it in items]

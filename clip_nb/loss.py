@@ -41,10 +41,6 @@ def multi_positive_targets(image_ids # one id per row (see `image_ids_tensor`)
     return pos / pos.sum(1, keepdim=True)
 
 # %% ../nbs/03_loss.ipynb #ec1eea88
-def _world(group=None) -> int:
-    "The number of processes in `group`, 1 when torch.distributed is not in use."
-    return dist.get_world_size(group) if dist.is_available() and dist.is_initialized() else 1
-
 class _GatherRows(torch.autograd.Function):
     "All processes' rows, concatenated in rank order; the backward sums gradients over processes."
     @staticmethod
@@ -70,7 +66,7 @@ def gather_features(x:torch.Tensor, # (n, …) this process's rows (n may differ
                     group=None      # the process group (None: the default one)
                    ) -> torch.Tensor:
     "All processes' rows in rank order, differentiable (see above); `x` itself outside torch.distributed."
-    return _GatherRows.apply(x, group) if _world(group) > 1 else x
+    return _GatherRows.apply(x, group) if dist.is_available() and dist.is_initialized() and dist.get_world_size(group) > 1 else x
 
 # %% ../nbs/03_loss.ipynb #b67a2180
 class ClipLoss(nn.Module):
@@ -93,10 +89,9 @@ class ClipLoss(nn.Module):
         ids = None if image_ids is None else image_ids_tensor(image_ids).to(image_features.device)
         if ids is not None and len(ids) != len(image_features):
             raise ValueError(f'{len(ids)} image_ids for {len(image_features)} rows: give one id per (image, caption) row')
-        if self.gather and _world(self.group) > 1:
+        if self.gather: # (outside torch.distributed, `gather_features` returns its input)
             image_features, text_features = gather_features(image_features, self.group), gather_features(text_features, self.group)
             if ids is not None: ids = gather_features(ids, self.group)
         logits_per_image, logits_per_text = clip_logits(image_features, text_features, logit_scale)
-        if ids is None: targets = torch.arange(len(logits_per_image), device=logits_per_image.device)
-        else: targets = multi_positive_targets(ids)
+        targets = torch.arange(len(logits_per_image), device=logits_per_image.device) if ids is None else multi_positive_targets(ids)
         return (F.cross_entropy(logits_per_image, targets) + F.cross_entropy(logits_per_text, targets)) / 2

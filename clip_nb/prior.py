@@ -23,8 +23,7 @@ def split_tower_features(model:DualEncoder,           # the model whose towers t
                         ) -> tuple[torch.Tensor, torch.Tensor, np.ndarray]:
     "(image tower features, caption tower features, each caption's image row) of one split, on the model's device and dtype."
     fi, ft, t2i = split_features(features if features is not None else tower_features(model, df, progress=False), df, split)
-    dev, dtype = model.logit_scale.device, model.logit_scale.dtype
-    return torch.from_numpy(fi).to(dev, dtype), torch.from_numpy(ft).to(dev, dtype), t2i
+    return torch.from_numpy(fi).to(model.logit_scale), torch.from_numpy(ft).to(model.logit_scale), t2i
 
 # %% ../nbs/05b_prior.ipynb #4e6de441
 def _grid(logits, class_embeddings, text_prior, t2i, heads, ks, temperatures, weights) -> tuple[list[dict], list[dict]]:
@@ -115,7 +114,5 @@ def write_run(model:DualEncoder,        # the model to save as the run's best
     file, p = run_dir/'config.json', model.config.prior
     cfg = json.loads(file.read_text()) if file.exists() else {}
     save_json({**cfg, 'model': model.config.to_dict(), 'prior': p, 'zero_shot': bool(p and p['only']), **info}, file)
-    if search is not None:
-        save_json({**{k: search[k] for k in ('split', 'prior', 'metrics', 'heads')}, 'table': search['table'].to_dict('records')},
-                  run_dir/'prior.json')
+    if search is not None: save_json({**search, 'table': search['table'].to_dict('records')}, run_dir/'prior.json')
     return run_dir

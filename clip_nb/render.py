@@ -163,8 +163,7 @@ def _directives(source:str) -> tuple[dict, str]:
     "Split a cell's `#| key: value` lines from its code."
     direc, code = {}, []
     for line in source.splitlines():
-        m = re.match(r'^\s*#\|\s*([\w-]+)\s*:?\s*(.*)$', line)
-        if m: direc[m.group(1)] = m.group(2).strip()
+        if m := re.match(r'^\s*#\|\s*([\w-]+)\s*:?\s*(.*)$', line): direc[m[1]] = m[2].strip()
         else: code.append(line)
     return direc, '\n'.join(code).strip('\n')
 
@@ -196,7 +195,5 @@ def _for_render(nb):
         elif c.cell_type == 'markdown': cell = nbformat.v4.new_markdown_cell(quarto_to_html(src))
         else: cell = nbformat.v4.new_raw_cell(src)
         cells.append(cell)
-    out = nbformat.v4.new_notebook(cells=cells)
-    out.metadata['kernelspec'] = {'name': 'python3', 'display_name': 'Python 3', 'language': 'python'}
-    out.metadata['language_info'] = {'name': 'python'}
-    return out
+    return nbformat.v4.new_notebook(cells=cells, metadata={'kernelspec': {'name': 'python3', 'display_name': 'Python 3', 'language': 'python'},
+                                                           'language_info': {'name': 'python'}})

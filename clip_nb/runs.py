@@ -56,13 +56,11 @@ def load_checkpoint(path:str|Path) -> dict:
 
 def restore_model(model:DualEncoder, ckpt:dict) -> DualEncoder:
     "Load a checkpoint's weights into `model`; for one without the frozen towers, `model`'s towers must be the run's own."
-    if not ckpt.get('towers'):
-        model.load_state_dict(ckpt['model']); return model
-    if (d := tower_digest(model)) != ckpt['towers']:
+    if (towers := ckpt.get('towers')) and (d := tower_digest(model)) != towers:
         raise ValueError(f"this model's towers (digest {d[:12]}) are not the frozen towers the checkpoint was trained with "
                          f"({ckpt['towers'][:12]}): build the model with the run's preset and weights, or use `load_run(run_dir, 'last')`")
-    missing, unexpected = model.load_state_dict(ckpt['model'], strict=False)
-    if unexpected or (bad := [k for k in missing if not k.startswith(_TOWERS)]):
+    missing, unexpected = model.load_state_dict(ckpt['model'], strict=not towers)
+    if (bad := [k for k in missing if not k.startswith(_TOWERS)]) or unexpected:
         raise RuntimeError(f'the checkpoint does not fit this model: missing {bad[:5]}, unexpected {unexpected[:5]}')
     return model
 
@@ -91,8 +89,7 @@ def check_run_dir(run_dir:str|Path,      # the run folder
     if not run_dir.exists(): return run_dir
     if not run_dir.is_dir(): raise FileExistsError(f'{run_dir} is a file, not a run folder: choose another folder')
     held = sorted(p.name for p in run_dir.iterdir())
-    ours = [n for n in held if _run_file(run_dir/n)]
-    if others := [n for n in held if n not in ours]:
+    if others := [n for n in held if not _run_file(run_dir/n)]:
         raise FileExistsError(f"{run_dir} holds files that clip_nb did not write ({', '.join(others[:5])}{' …' if len(others) > 5 else ''}): "
                               'a run goes into a new or empty folder; choose another one')
     if held and not overwrite:
@@ -146,8 +143,7 @@ def load_run(run_dir:str|Path, which:str='best') -> DualEncoder:
     model = model_from_config(ckpt['model_config'])
     if ckpt.get('towers'): # the frozen towers are not in last.pt: take them from the run's best model
         if not restore_folder(run_dir/'best').exists(): raise FileNotFoundError(f"{run_dir}/best does not exist: it holds the frozen towers that {run_dir}/last.pt leaves out")
-        best = DualEncoder.load(run_dir/'best')
-        for name in ('image_encoder', 'text_encoder'): getattr(model, name).load_state_dict(getattr(best, name).state_dict())
+        model.load_state_dict({k: v for k, v in DualEncoder.load(run_dir/'best').state_dict().items() if k.startswith(_TOWERS)}, strict=False)
     return restore_model(model, ckpt)
 
 def model_from_config(config:dict) -> DualEncoder:

@@ -87,15 +87,13 @@ def synth_flickr8k(root:str|Path,        # the folder to write
     root = Path(root)
     if layout == 'kaggle': return synth_pairs(n, size, root, seed)   # Images/ + captions.txt, no split lists (as on Kaggle)
     src = synth_pairs(n, size, root/'.shapes', seed)
-    shapes = pd.read_csv(src/'captions.txt', keep_default_na=False).assign(image=lambda t: [str(src/'Images'/p) for p in t.image]) # our own file
-    names = sorted(shapes.image.map(lambda p: Path(p).name).unique())
-    split = dict(zip(names, np.repeat(['train', 'val', 'test'], [n - 2*(n//6), n//6, n//6])))
+    caps = pd.read_csv(src/'captions.txt', keep_default_na=False).groupby('image', sort=True).caption.apply(list) # our own file
+    split = dict(zip(caps.index, np.repeat(['train', 'val', 'test'], [n - 2*(n//6), n//6, n//6])))
     (root/'Flicker8k_Dataset').mkdir(parents=True, exist_ok=True) # sic: the archive's own spelling
-    for p in shapes.image.unique(): shutil.copyfile(p, root/'Flicker8k_Dataset'/Path(p).name)
-    caps = shapes.assign(name=shapes.image.map(lambda p: Path(p).name)).groupby('name', sort=True).caption.apply(list)
+    for k in caps.index: shutil.copyfile(src/'Images'/k, root/'Flicker8k_Dataset'/k)
     if layout == 'original':
         (root/'Flickr8k.token.txt').write_text(''.join(f'{k}#{i}\t{c}\n' for k, cs in caps.items() for i, c in enumerate(cs)))
-        for s, f in _F8K_LISTS.items(): (root/f).write_text(''.join(f'{k}\n' for k in names if split[k] == s))
+        for s, f in _F8K_LISTS.items(): (root/f).write_text(''.join(f'{k}\n' for k in caps.index if split[k] == s))
     else: save_json({'dataset': 'flickr8k', 'images': [{'filename': k, 'split': split[k], 'sentences': [{'raw': c} for c in cs]}
                                                        for k, cs in caps.items()]}, root/'dataset_flickr8k.json')
     shutil.rmtree(root/'.shapes')
@@ -139,9 +137,9 @@ def _tail(r) -> str: return ' | '.join((r.stderr or r.stdout).strip().splitlines
 
 def _apt_download(package:str, dest:Path, quiet:bool) -> Path:
     "Fetch `package`'s .deb into `dest` with `apt-get download`, running `apt-get update` once if the package lists are missing."
-    if shutil.which('apt-get') is None or shutil.which('dpkg-deb') is None:
+    if missing := [c for c in ('apt-get', 'dpkg-deb') if shutil.which(c) is None]:
         raise SampleUnavailable(f"The Tux Paint sample needs `apt-get` and `dpkg-deb` (Debian or Ubuntu), and this machine lacks "
-                                f"{' and '.join(c for c in ('apt-get', 'dpkg-deb') if shutil.which(c) is None)}. Run it on a Debian/Ubuntu "
+                                f"{' and '.join(missing)}. Run it on a Debian/Ubuntu "
                                 f"machine (or container) and copy the folder it writes, or use synth_pairs() for offline examples.")
     r = _run(['apt-get', 'download', package], cwd=dest)
     if r.returncode and any(m in r.stderr for m in ('Unable to locate package', 'no installation candidate', "Can't select")):

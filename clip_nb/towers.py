@@ -19,9 +19,8 @@ def _has_params(m:nn.Module) -> bool: return next(m.parameters(), None) is not N
 class _Tower(nn.Module):
     "A backbone whose frozen parts always compute in eval mode (fixed BatchNorm statistics, no dropout)."
     def train(self, mode:bool=True):
-        # models switch mode every epoch: walk the modules only when something changes
-        if not (mode or self.training): return self # in eval mode already
-        if self.frozen: return super().train(False) if self.training else self # all of it computes in eval mode, whatever is asked
+        mode = mode and not self.frozen # a frozen tower computes in eval mode, whatever is asked
+        if not (mode or self.training): return self # in eval mode already: models switch mode every epoch, walk the modules only when it changes
         super().train(mode)
         if mode:
             for m in self.modules():
@@ -44,16 +43,14 @@ def _train_last(module:nn.Module,  # the backbone
                 what:str='blocks'  # the unit's name, for the error message
                ):
     "Freeze `module` up to its last `n` units; those units and every parameter after them train."
-    params = list(module.parameters())
-    if n is None: start = 0
-    elif not isinstance(n, int) or not 0 <= n <= len(units):
+    if n is not None and not (isinstance(n, int) and 0 <= n <= len(units)):
         raise ValueError(f"trainable {what}={n!r}: must be None (all) or an int from 0 (frozen) to {len(units)} "
                          f"(this backbone has {len(units)} {what}: {[u for u, _ in units][:3]} … {units[-1][0]!r})")
-    elif n == 0: start = len(params)
-    else:
-        first = next(units[-n][1].parameters())
-        start = next(i for i, p in enumerate(params) if p is first)
-    for i, p in enumerate(params): p.requires_grad_(i >= start)
+    first = next(units[-n][1].parameters()) if n else None # the first parameter that trains (None: all of them or none)
+    trains = n is None
+    for p in module.parameters():
+        trains = trains or p is first
+        p.requires_grad_(trains)
 
 # %% ../nbs/02_towers.ipynb #3bcea240
 _HEAD_NAMES = ('fc', 'classifier', 'head', 'heads')
@@ -64,10 +61,9 @@ def _split_classifier(model:nn.Module # a torchvision classification model, chan
     name = next((n for n, _ in reversed(list(model.named_children())) if n in _HEAD_NAMES), None)
     if name is None: raise ValueError(f"{type(model).__name__} has no classification head among {_HEAD_NAMES}")
     head = getattr(model, name)
-    if isinstance(head, nn.Linear): setattr(model, name, nn.Identity()); return head
-    if not isinstance(head, nn.Sequential) or not any(isinstance(m, nn.Linear) for m in head):
+    mods = [head] if isinstance(head, nn.Linear) else list(head) if isinstance(head, nn.Sequential) else []
+    if not any(isinstance(m, nn.Linear) for m in mods):
         raise ValueError(f"{type(model).__name__}.{name} is a {type(head).__name__} without a final Linear layer; not supported")
-    mods = list(head)
     keep = max(i for i, m in enumerate(mods) if isinstance(m, nn.Linear))
     while keep > 0 and isinstance(mods[keep-1], nn.Dropout): keep -= 1
     setattr(model, name, nn.Sequential(*mods[:keep]) if keep else nn.Identity())
@@ -103,10 +99,8 @@ class ImageEncoder(_Tower):
     def _probe(self) -> int:
         "The feature size, found by running the tower on one blank image."
         size = getattr(self.model, 'image_size', 64) # ViTs need their own size; conv nets pool any size
-        was = self.model.training; self.model.eval()
-        out = self.model(torch.zeros(1, 3, size, size)).flatten(1)
-        self.model.train(was)
-        return out.shape[1]
+        self.model.eval() # (`__init__` sets every module's mode afterwards)
+        return self.model(torch.zeros(1, 3, size, size)).flatten(1).shape[1]
 
     def features(self, images:torch.Tensor, # (B, 3, H, W), normalised as `self.weights.transforms()` does
                  fast:bool=False               # a frozen tower in eval mode: through `inference_model` (equal within 1e-4)

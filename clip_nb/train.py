@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np, pandas as pd, torch
 from fastprogress.fastprogress import master_bar, progress_bar
 from .config import TrainConfig
-from .core import atomic_write, crash_point, precision_for, restore_folder, save_json, show_bars
+from .core import atomic_write, crash_point, default_device, precision_for, restore_folder, save_json, show_bars
 from .data import EpochBatches, read_pairs, split_rows, train_loader
 from .encoders import DualEncoder
 from .features import Features, embed_features, feature_cache_key, skip_unreadable, split_features, tower_digest, tower_features
@@ -37,7 +37,7 @@ def param_groups(model:torch.nn.Module, cfg:TrainConfig) -> list[dict]:
     groups = {}
     for n, p in model.named_parameters():
         if not p.requires_grad: continue
-        tower = n.startswith(('image_encoder.', 'text_encoder.'))
+        tower = n.startswith(_TOWERS)
         no_decay = p.ndim < 2 or 'logit_scale' in n or 'norm' in n.lower() or n.endswith('.bias')
         key = ('tower' if tower else 'head', 'no_decay' if no_decay else 'decay')
         groups.setdefault(key, dict(params=[], names=[], lr=cfg.tower_lr if tower else cfg.lr,
@@ -53,7 +53,6 @@ def warmup_cosine(step:int, total:int, warmup:int) -> float:
 # %% ../nbs/05a_train.ipynb #fe68df5b
 def _accelerator(cfg:TrainConfig):
     from accelerate import Accelerator
-    from clip_nb.core import default_device
     dev = default_device()
     p = precision_for(dev, True if cfg.precision == 'auto' else cfg.precision)
     # cpu=True on a machine without an accelerator: under a launcher the processes then join with gloo

@@ -76,8 +76,7 @@ def index_params(kind:str, n:int, d:int, nlist:int|None=None, pq_m:int|None=None
     "The build parameters of `kind` for `n` vectors of dimension `d` (defaults scale with `n`)."
     if kind == 'flat': return {}
     if kind == 'hnsw': return dict(hnsw_m=hnsw_m, ef_construction=ef_construction)
-    nlist = nlist or max(1, min(int(2 * math.sqrt(n)), n // 39))   # FAISS wants ≥ 39 training points a cell
-    p = dict(nlist=nlist)
+    p = dict(nlist=nlist or max(1, min(int(2 * math.sqrt(n)), n // 39)))   # FAISS wants ≥ 39 training points a cell
     if kind in _PQ:
         pq_m = pq_m or max(m for m in range(1, d // 4 + 1) if d % m == 0)   # 4 dimensions a byte: 64 bytes for 256-d
         if d % pq_m: raise ValueError(f'pq_m={pq_m} must divide the dimension {d}')
@@ -142,12 +141,18 @@ def _chunks(vectors, size:int=65_536):
     for s in _shards(vectors):
         for i in range(0, len(s), size): yield _read(s, slice(i, i + size))
 
+def _gather(shards:list[np.ndarray], ids:np.ndarray) -> np.ndarray:
+    "Rows `ids` of the concatenated `shards` as float32, reading only those rows (the shards may be memory-mapped)."
+    starts = np.cumsum([0] + [len(s) for s in shards])
+    which = np.searchsorted(starts, ids, side='right') - 1
+    out = np.empty((len(ids), shards[0].shape[1]), np.float32)
+    for s in np.unique(which): m = which == s; out[m] = _read(shards[s], ids[m] - starts[s]) # (file reads from a mapped shard)
+    return out
+
 def _sample(vectors, m:int, seed:int=0) -> np.ndarray:
     "`m` rows drawn at random without replacement (all rows when there are fewer), as float32."
-    shards = _shards(vectors); sizes = np.cumsum([0] + [len(s) for s in shards])
-    rows = np.sort(np.random.default_rng(seed).choice(sizes[-1], min(m, sizes[-1]), replace=False))
-    parts = [_read(shards[i], rows[(rows >= sizes[i]) & (rows < sizes[i+1])] - sizes[i]) for i in range(len(shards))]
-    return np.ascontiguousarray(np.concatenate(parts), dtype=np.float32)
+    shards = _shards(vectors); n = sum(len(s) for s in shards)
+    return _gather(shards, np.sort(np.random.default_rng(seed).choice(n, min(m, n), replace=False)))
 
 # %% ../nbs/06_vectors.ipynb #b94dda76
 EMB_FILE = 'embeddings.json'
@@ -188,7 +193,6 @@ def build_index(vectors,                      # (n, d) unit vectors: an array, a
     "Build a FAISS inner-product index of `vectors`, training IVF/PQ on a sample; the vectors are read a chunk at a time."
     shards = _shards(vectors); n, d = sum(len(s) for s in shards), shards[0].shape[1]
     if n == 0: raise ValueError('no vectors to index')
-    if kind != 'auto' and kind not in KINDS: raise ValueError(f"kind={kind!r}: use 'auto' or one of {KINDS}")
     kind = choose_kind(n, d, memory_budget) if kind == 'auto' else kind
     p = index_params(kind, n, d, **params)
     t0, ix = time.time(), _new_index(kind, d, p)
@@ -228,14 +232,6 @@ def _queries(q, d:int) -> np.ndarray:
     q = q[None] if q.ndim == 1 else q
     if q.ndim != 2 or q.shape[1] != d: raise ValueError(f'queries must be (n, {d}) vectors for this index, got shape {q.shape}')
     return np.ascontiguousarray(q)
-
-def _gather(shards:list[np.ndarray], ids:np.ndarray) -> np.ndarray:
-    "Rows `ids` of the concatenated `shards` as float32, reading only those rows (the shards may be memory-mapped)."
-    starts = np.cumsum([0] + [len(s) for s in shards])
-    which = np.searchsorted(starts, ids, side='right') - 1
-    out = np.empty((len(ids), shards[0].shape[1]), np.float32)
-    for s in np.unique(which): m = which == s; out[m] = _read(shards[s], ids[m] - starts[s]) # (file reads from a mapped shard)
-    return out
 
 def _rerank(shards:list[np.ndarray], q:np.ndarray, ids:np.ndarray, k:int) -> tuple[np.ndarray, np.ndarray]:
     "Exact inner products of each query with its candidates `ids` (-1: none); the best `k` of each row."
@@ -308,8 +304,7 @@ def tune(index:VectorIndex, vectors,             # the index and the vectors it 
     for p in _grid(index):
         t = time.perf_counter(); rec = recall_check(index, vectors, qs, k, truth, **p)
         sweep.append({**p, **rec, 'ms_per_query': 1e3 * (time.perf_counter() - t) / sum(map(len, qs.values()))})
-        if rec[key] >= target: break
-        if len(sweep) > 2 and rec[key] - sweep[-3][key] < 0.005: break   # no better with 4× the work: capped (PQ codes)
+        if rec[key] >= target or len(sweep) > 2 and rec[key] - sweep[-3][key] < 0.005: break # reached, or no better at 4× the work (capped: PQ codes)
     best = sweep[-1]
     index.info['search_params'] = {**index.info.get('search_params', {}), **{n: best[n] for n in ('nprobe', 'ef_search') if n in best}}
     index.info['recall'] = dict(k=k, target=target, tuned_on=key, queries={n: len(q) for n, q in qs.items()},

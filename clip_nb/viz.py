@@ -134,8 +134,6 @@ def plot_training(history:pd.DataFrame|str|Path, # a history table, or a run fol
     return fig
 
 # %% ../nbs/07_viz.ipynb #74361b05
-_CARD = dict(width='auto', margin='2px', padding='2px')
-
 class Explorer:
     "An ipywidgets explorer of a `Retriever`: text → best images, picked or uploaded image → best captions (an index of images alone: similar images)."
     def __init__(self, retriever,              # a `clip_nb.index.Retriever` (any trained run and index)
@@ -242,7 +240,7 @@ def _card(self:Explorer, row, hit:bool) -> W.VBox:
     label = W.HTML(f'<b>{row.rank}.</b> {row.score:.3f}' + (f' <span style="color:{TRUTH_COLOUR}">{MARK}</span>' if hit else '')
                    + f'<div class="clip-nb-card-text" title="{html.escape(text)}" style="width:{self.thumb}px; font-size:85%; line-height:1.25;'
                    f' overflow:hidden; display:-webkit-box; -webkit-line-clamp:2; -webkit-box-orient:vertical">{html.escape(text)}</div>')
-    card = W.VBox([img, label], layout=W.Layout(border=f'3px solid {TRUTH_COLOUR}' if hit else '3px solid transparent', **_CARD))
+    card = W.VBox([img, label], layout=W.Layout(border=f'3px solid {TRUTH_COLOUR if hit else "transparent"}', width='auto', margin='2px', padding='2px'))
     card.add_class('clip-nb-card')
     if hit: card.add_class('clip-nb-truth')
     return card
@@ -284,15 +282,15 @@ def pick(self:Explorer, image, # a row of `retriever.images`, an image path, a P
     "Show `image` and its best captions with scores (its own captions marked), and return them; an index of pictures alone: the most similar pictures."
     query, truth, name = self._resolve(image)
     self.picked, k = query, self.k.value if k is None else int(k)
-    if 'text' not in self.retriever.indexes:
-        self.results = r = self.retriever.search_image(query, k=k, target='image')
-        self.picked_image.value = image_bytes(query, self.thumb); self.picked_image.layout.display = None
+    r = self.retriever.search_image(query, k=k) # its captions; in an index of pictures alone, the most similar pictures
+    self.picked_image.value = image_bytes(query, self.thumb); self.picked_image.layout.display = None
+    if r.target == 'image':
+        self.results = r
         self.images_box.children = [self._card(row, False) for row in r.itertuples()]
         self.status.value = f'{len(r)} similar pictures to {name} in {r.seconds:.3f} s'
         return r
-    self.captions_result = r = self.retriever.search_image(query, k=k, target='text')
+    self.captions_result = r
     hits = _truth_rows(r, truth)
-    self.picked_image.value = image_bytes(query, self.thumb); self.picked_image.layout.display = None
     self.captions_box.value = _captions_html(r, hits)
     self.status.value = f'{len(r)} captions for {name} in {r.seconds:.3f} s{_rank_note(r, hits, truth)}'
     return r

@@ -44,8 +44,7 @@ def _truth(table:pd.DataFrame, truth) -> list|None:
         t = pd.read_csv(truth, dtype=str)
         if not {'image', 'label'} <= set(t): raise ValueError(f'{truth}: expected a CSV with the columns image,label (found {list(t.columns)})')
         by_name = dict(zip(t['image'], t['label']))
-        keys = table['rel'] if 'rel' in table else table['image']
-        return [by_name.get(k, by_name.get(Path(p).name)) for k, p in zip(keys, table['image'])]
+        return [by_name.get(k, by_name.get(Path(p).name)) for k, p in zip(table.get('rel', table['image']), table['image'])]
     if len(truth) != len(table): raise ValueError(f'{len(truth)} true labels for {len(table)} images')
     return list(truth)
 
