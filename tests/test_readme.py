@@ -71,6 +71,13 @@ def test_blocks_are_found():
     assert any(b.skip for b in sh) and all(b.skip for b in sh if 'pip install' in b.code or 'accelerate launch' in b.code)
 
 
+def test_links_are_plain_markdown():
+    "No link wrapped in another link (a name already linked in nbs/index.ipynb, linked again by the docs build, showed as `[[name](…)](…)`)."
+    text = (ROOT/'README.md').read_text()
+    nested = [l for l in text.splitlines() if re.search(r'\[\[[^\]]*\]\([^)]*\)\]\(', l)]
+    assert not nested, f'links inside links in README.md (write the plain `name` in nbs/index.ipynb: the build links it):\n' + '\n'.join(nested[:3])
+
+
 def test_python_blocks_print_what_is_shown(tmp_path):
     bs = [b for b in blocks((ROOT/'README.md').read_text()) if b.lang == 'python']
     for b in bs: assert not b.skip, f'README.md:{b.line}: a Python block must run as pasted'
