@@ -272,8 +272,8 @@ class Retriever:
         target = target or ('text' if 'text' in self.indexes else 'image')
         _check_k(k); self._index(target)
         if not items: raise ValueError('no queries: give an image or a list of images')
-        t0 = time.perf_counter()
-        pics, labels = zip(*(_query_image(x, self.model.image_transform().draft) for x in items))
+        t0, draft = time.perf_counter(), self.model.image_transform().draft # (one transform for all the queries)
+        pics, labels = zip(*(_query_image(x, draft) for x in items))
         return self._search(encode_images(self.model, list(pics)), list(labels), k, target, t0, single,
                             nprobe=nprobe, ef_search=ef_search, rerank=rerank)
 
