@@ -12,7 +12,7 @@ cfg = config['DEFAULT']
 for key in 'version description keywords author author_email license status min_python lib_name user'.split():
     assert key in cfg, f'settings.ini lacks `{key}`'
 
-licenses = {'mit': ('MIT License', 'OSI Approved :: MIT License')}
+licenses = {'mit': 'MIT'} # SPDX expressions (setuptools deprecates license classifiers)
 statuses = ['1 - Planning', '2 - Pre-Alpha', '3 - Alpha', '4 - Beta', '5 - Production/Stable',
             '6 - Mature', '7 - Inactive']
 lic = licenses[cfg['license'].lower()]
@@ -33,11 +33,10 @@ setuptools.setup(
     long_description_content_type='text/markdown',
     author=cfg['author'], author_email=cfg['author_email'],
     url=cfg.get('git_url'),
-    license=lic[0],
+    license=lic,
     keywords=cfg['keywords'],
     classifiers=[f'Development Status :: {statuses[int(cfg["status"]) - 1]}',
                  f'Intended Audience :: {cfg["audience"].title()}',
-                 f'License :: {lic[1]}',
                  'Natural Language :: English'] + [f'Programming Language :: Python :: {v}' for v in py_versions],
     packages=setuptools.find_packages(include=[cfg['lib_name'], cfg['lib_name'] + '.*']),
     include_package_data=True,
